@@ -1,0 +1,48 @@
+// The dacs operator library: every schema in one place (pytorch/extension-cpp
+// convention). Kernels register themselves with TORCH_LIBRARY_IMPL in
+// csrc/cpu/<op>.cpp and csrc/cuda/<op>.cu.
+
+#include <torch/library.h>
+
+#include "dacs.h"
+
+namespace dacs {
+
+void check_features(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 2, name, " must be 2-D [N, d], got ", t.sizes());
+  TORCH_CHECK(at::isFloatingType(t.scalar_type()), name,
+              " must be a floating tensor (float16, bfloat16, float32 or float64), got ",
+              t.scalar_type());
+  TORCH_CHECK(t.size(1) >= 1, name, " must have at least one feature column, got ",
+              t.sizes());
+}
+
+Metric parse_metric(c10::string_view metric) {
+  if (metric == "cosine") return Metric::Cosine;
+  if (metric == "euclidean") return Metric::Euclidean;
+  TORCH_CHECK(false, "metric must be 'cosine' or 'euclidean', got '", metric, "'");
+}
+
+at::ScalarType accumulation_dtype(at::ScalarType dtype) {
+  return dtype == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+}  // namespace dacs
+
+TORCH_LIBRARY(dacs, m) {
+  // Eq. 6 per hashing round: argmax([z R ; -z R]). z [N, d], rotation [rounds, d, k/2]
+  // -> int64 [rounds, N] in [0, k).
+  m.def("lsh_buckets(Tensor z, Tensor rotation) -> Tensor");
+  // Stable counting sort: buckets [N] int64 in [0, num_buckets) -> order [N] int64.
+  m.def("bucket_sort(Tensor buckets, int num_buckets) -> Tensor");
+  // Eq. 7-8 over equal-size chunks of the sorted rows: z_sorted [N, d] -> [N]
+  // (float32, or float64 for float64 input). neighbours: 'back', 'both' or 'none'.
+  m.def("chunk_density(Tensor z_sorted, int chunks, str neighbours) -> Tensor");
+  // Distance from every row of x [N, d] to its nearest row of y [M, d] -> [N].
+  // metric: 'cosine' (1 - x.y, unit rows) or 'euclidean'.
+  m.def("min_distance(Tensor x, Tensor y, str metric) -> Tensor");
+  // Algorithm 1 lines 7-10: budget greedy farthest-point picks over x [N, d] given
+  // each row's distance to the current centers min_dist [N] (-inf excludes a row)
+  // -> int64 [budget].
+  m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric) -> Tensor");
+}

@@ -1,0 +1,22 @@
+#include "dacs.h"
+
+namespace dacs {
+
+Metric check_kcenter_greedy_args(const at::Tensor& x, const at::Tensor& min_dist,
+                                 int64_t budget, c10::string_view metric) {
+  check_features(x, "x");
+  const int64_t n = x.size(0);
+  TORCH_CHECK(min_dist.dim() == 1 && min_dist.size(0) == n,
+              "min_dist must be 1-D [N] with N = ", n, " to match x, got ",
+              min_dist.sizes());
+  const auto acc = accumulation_dtype(x.scalar_type());
+  TORCH_CHECK(min_dist.scalar_type() == acc, "min_dist must be ", acc, " for x of dtype ",
+              x.scalar_type(), ", got ", min_dist.scalar_type());
+  TORCH_CHECK(min_dist.device() == x.device(), "min_dist must be on x's device ",
+              x.device(), ", got ", min_dist.device());
+  TORCH_CHECK(budget >= 0 && budget <= n, "budget must be in [0, N = ", n, "], got ",
+              budget);
+  return parse_metric(metric);
+}
+
+}  // namespace dacs

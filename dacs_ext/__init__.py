@@ -1,0 +1,13 @@
+"""dacs_ext: density-aware core-set (DACS) active learning, fast.
+
+The kernels are PyTorch ops in ``torch.ops.dacs`` (CPU, and CUDA when built with
+it); ``dacs_ext.reference`` is their pure-PyTorch twin.
+"""
+
+from . import ops
+from .density import density, random_rotation
+from .kcenter import kcenter_greedy, min_distance
+from . import reference
+
+__all__ = ["ops", "reference", "density", "random_rotation", "min_distance", "kcenter_greedy"]
+__version__ = "0.1.0"

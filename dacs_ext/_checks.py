@@ -1,0 +1,77 @@
+"""Argument checks of the Python API: every bad input becomes a clear exception
+naming the argument, before any kernel runs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+NEIGHBOURS = ("back", "both", "none")
+METRICS = ("cosine", "euclidean")
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the kernels accumulate and return in: float64 for float64, else float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def features(t, name: str, *, min_rows: int = 1) -> torch.Tensor:
+    """Checks a [N, d] floating feature matrix with finite values and N >= min_rows."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor [N, d], got {type(t).__name__}")
+    if t.dim() != 2:
+        raise ValueError(f"{name} must be 2-D [N, d], got shape {list(t.shape)}")
+    if not t.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating tensor (float16, bfloat16, float32 or float64), got {t.dtype}"
+        )
+    if t.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one feature column, got shape {list(t.shape)}")
+    if t.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row(s), got shape {list(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return t
+
+
+def integer(value, name: str, *, low: int, high: int | None = None) -> int:
+    """Checks a Python (or 0-d tensor) integer in [low, high]."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be in {bounds}, got {value}")
+    return value
+
+
+def choice(value, name: str, options: tuple[str, ...]) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return value
+
+
+def same_device(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
+    if a.device != b.device:
+        raise ValueError(f"{b_name} must be on {a_name}'s device {a.device}, got {b.device}")
+
+
+def same_width(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{b_name} must have d = {a.shape[1]} columns to match {a_name}, got shape {list(b.shape)}"
+        )
+
+
+def unit_rows(t: torch.Tensor, name: str) -> torch.Tensor:
+    """L2-normalises the rows of t in its accumulation dtype; zero rows are an error."""
+    t = t.to(accumulation_dtype(t.dtype))
+    norms = torch.linalg.vector_norm(t, dim=1)
+    zero = (norms == 0).nonzero()
+    if zero.numel():
+        raise ValueError(
+            f"{name} has {zero.numel()} all-zero row(s) (first at index {int(zero[0])}), "
+            "which cannot be L2-normalised"
+        )
+    return t / norms.unsqueeze(1)

@@ -1,0 +1,109 @@
+"""LSH density estimation of paper section 4.1.2 (Eq. 6-8)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+
+from . import _checks, ops
+
+
+def random_rotation(
+    d: int,
+    buckets: int,
+    rounds: int = 1,
+    *,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Gaussian random rotations for Eq. 6, as Reformer draws them.
+
+    Returns a tensor [rounds, d, buckets // 2] drawn on the generator's device
+    (CPU when ``generator`` is None) and moved to ``device``.
+    """
+    source = generator.device if generator is not None else torch.device("cpu")
+    r = torch.randn(rounds, d, buckets // 2, generator=generator, dtype=torch.float64, device=source)
+    return r.to(device=device if device is not None else source, dtype=dtype)
+
+
+def _check_rotation(rotation, z: torch.Tensor, buckets: int, rounds: int) -> torch.Tensor:
+    if not isinstance(rotation, torch.Tensor):
+        raise TypeError(f"rotation must be a torch.Tensor, got {type(rotation).__name__}")
+    if rotation.dim() == 2:
+        rotation = rotation.unsqueeze(0)
+    expected = [rounds, z.shape[1], buckets // 2]
+    if rotation.dim() != 3 or list(rotation.shape) != expected:
+        raise ValueError(
+            f"rotation must be [rounds, d, buckets // 2] = {expected} "
+            f"(or [d, buckets // 2] for one round), got shape {list(rotation.shape)}"
+        )
+    if not rotation.is_floating_point():
+        raise TypeError(f"rotation must be a floating tensor, got {rotation.dtype}")
+    if not bool(torch.isfinite(rotation).all()):
+        raise ValueError("rotation contains NaN or infinite values")
+    _checks.same_device(z, "z", rotation, "rotation")
+    return rotation.to(z.dtype)
+
+
+def density(
+    z: torch.Tensor,
+    buckets: int = 100,
+    *,
+    rounds: int = 1,
+    neighbours: str = "back",
+    rotation: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    normalized: bool = False,
+    backend: ModuleType = ops,
+) -> torch.Tensor:
+    """Local density of every sample by LSH chunks (paper Eq. 6-8); higher is denser.
+
+    The rows are hashed into ``buckets`` buckets by a random rotation
+    (Eq. 6), stably sorted by bucket, cut into ``buckets`` chunks of equal size
+    (sizes differ by at most one), and each sample's density is
+    ``sum_j sigmoid(z_i . z_j) * (z_i . z_j)`` over the other samples of its chunk
+    and the neighbour chunk(s) (Eq. 7-8).
+
+    Args:
+        z: [N, d] features, N >= 2, any floating dtype, on CPU or CUDA.
+        buckets: number of LSH buckets and of chunks, even, 2 <= buckets <= N.
+        rounds: independent hashing rounds whose densities are averaged.
+        neighbours: ``"back"`` (Eq. 7: own chunk and the previous one, chunk 0
+            wrapping to the last), ``"both"`` (also the next one) or ``"none"``.
+        rotation: [rounds, d, buckets // 2] (or [d, buckets // 2]) fixed rotation;
+            drawn from ``generator`` when None.
+        generator: source of the random rotation, for reproducible results.
+        normalized: whether the rows of z are already unit length; otherwise
+            they are L2-normalised here (an all-zero row is an error).
+        backend: the op implementation (``dacs_ext.ops`` or
+            ``dacs_ext.reference.ops``); the rest of the pipeline is shared.
+
+    Returns:
+        [N] densities, float64 for float64 input and float32 otherwise.
+    """
+    z = _checks.features(z, "z", min_rows=2)
+    n = z.shape[0]
+    buckets = _checks.integer(buckets, "buckets", low=2)
+    if buckets % 2:
+        raise ValueError(f"buckets must be even (the rotation has buckets // 2 columns), got {buckets}")
+    if buckets > n:
+        raise ValueError(f"buckets must be at most the number of samples N = {n}, got {buckets}")
+    rounds = _checks.integer(rounds, "rounds", low=1)
+    neighbours = _checks.choice(neighbours, "neighbours", _checks.NEIGHBOURS)
+    if not normalized:
+        z = _checks.unit_rows(z, "z")
+    if rotation is None:
+        rotation = random_rotation(
+            z.shape[1], buckets, rounds, generator=generator, dtype=z.dtype, device=z.device
+        )
+    else:
+        rotation = _check_rotation(rotation, z, buckets, rounds)
+
+    hashed = backend.lsh_buckets(z, rotation)
+    result = torch.zeros(n, dtype=_checks.accumulation_dtype(z.dtype), device=z.device)
+    for r in range(rounds):
+        order = backend.bucket_sort(hashed[r], buckets)
+        result.index_add_(0, order, backend.chunk_density(z[order], buckets, neighbours))
+    return result / rounds if rounds > 1 else result

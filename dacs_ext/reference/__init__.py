@@ -1,0 +1,22 @@
+"""Pure-PyTorch reference of dacs_ext.
+
+``dacs_ext.reference.ops`` holds a twin of every ``torch.ops.dacs`` op; the
+functions here are the public API (``density``, ``min_distance``,
+``kcenter_greedy``) running on those twins. Validation and pre-processing are
+the very code of the fast path, so the two differ only in the kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ..density import density as _density
+from ..kcenter import kcenter_greedy as _kcenter_greedy
+from ..kcenter import min_distance as _min_distance
+from . import ops
+
+density = functools.partial(_density, backend=ops)
+min_distance = functools.partial(_min_distance, backend=ops)
+kcenter_greedy = functools.partial(_kcenter_greedy, backend=ops)
+
+__all__ = ["ops", "density", "min_distance", "kcenter_greedy"]

@@ -1,0 +1,123 @@
+"""Pure-PyTorch twins of the ``dacs`` ops: the oracle of the tests and the rival
+of the benchmarks.
+
+Each function has the schema and semantics of ``torch.ops.dacs.<name>`` (see
+``csrc/dacs.cpp``) and is written as fast as plain PyTorch allows: batched
+``bmm`` over chunk pairs, ``F.silu`` for ``sigmoid(s) * s``, tiled distance
+matrices bounded in memory, and no host synchronisation inside the greedy loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .._checks import accumulation_dtype
+
+# Elements of the largest temporary matrix a tiled computation may form.
+TILE_ELEMENTS = 1 << 24
+
+
+def lsh_buckets(z: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """z [N, d], rotation [rounds, d, k/2] -> int64 [rounds, N]: argmax([zR ; -zR])."""
+    acc = accumulation_dtype(z.dtype)
+    projection = torch.matmul(z.to(acc), rotation.to(acc))
+    return torch.cat([projection, -projection], dim=-1).argmax(dim=-1)
+
+
+def bucket_sort(buckets: torch.Tensor, num_buckets: int) -> torch.Tensor:
+    """buckets [N] int64 in [0, num_buckets) -> order [N]: stable sort by bucket."""
+    if buckets.numel() and (int(buckets.min()) < 0 or int(buckets.max()) >= num_buckets):
+        raise RuntimeError(f"buckets must hold values in [0, num_buckets = {num_buckets})")
+    return torch.sort(buckets, stable=True).indices
+
+
+def _neighbour_chunks(chunks: int, neighbours: str) -> list[list[int]]:
+    """For each chunk, the distinct other chunks it reads (see csrc/common/dacs_math.h)."""
+    table = []
+    for c in range(chunks):
+        others = []
+        if neighbours in ("back", "both"):
+            back = (c - 1) % chunks
+            if back != c:
+                others.append(back)
+            if neighbours == "both":
+                ahead = (c + 1) % chunks
+                if ahead not in (c, back):
+                    others.append(ahead)
+        table.append(others)
+    return table
+
+
+def chunk_density(z_sorted: torch.Tensor, chunks: int, neighbours: str) -> torch.Tensor:
+    """z_sorted [N, d] -> [N]: Eq. 8 over the own chunk and its neighbour chunk(s)."""
+    n, d = z_sorted.shape
+    device = z_sorted.device
+    z = z_sorted.to(accumulation_dtype(z_sorted.dtype))
+    begins = torch.arange(chunks + 1, device=device) * n // chunks
+    sizes = begins[1:] - begins[:-1]
+    rows = int(sizes.max())
+    # Chunks padded to `rows` with a zero row (index n), whose weight silu(0) is 0.
+    slot = torch.arange(rows, device=device)
+    index = torch.where(slot < sizes[:, None], begins[:-1, None] + slot, n)
+    padded = torch.cat([z, z.new_zeros(1, d)])[index]  # [chunks, rows, d]
+    table = _neighbour_chunks(chunks, neighbours)
+    width = max(len(t) for t in table)
+    # A missing neighbour (fewer than `width`) reads the all-zero chunk `chunks`.
+    others = torch.tensor(
+        [t + [chunks] * (width - len(t)) for t in table], dtype=torch.int64, device=device
+    )
+    padded_plus = torch.cat([padded, padded.new_zeros(1, rows, d)])
+
+    out = z.new_zeros(n + 1)
+    diagonal = torch.arange(rows, device=device)
+    batch = max(1, TILE_ELEMENTS // (rows * rows * (1 + width)))
+    for c0 in range(0, chunks, batch):
+        c1 = min(chunks, c0 + batch)
+        own = padded[c0:c1]
+        keys = torch.cat([own, padded_plus[others[c0:c1]].flatten(1, 2)], dim=1)
+        weights = F.silu(torch.bmm(own, keys.transpose(1, 2)))
+        weights[:, diagonal, diagonal] = 0
+        out.index_add_(0, index[c0:c1].flatten(), weights.sum(dim=2).flatten())
+    return out[:n]
+
+
+def min_distance(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
+    """x [N, d], y [M, d] -> [N]: distance to the nearest row of y, tiled over x."""
+    acc = accumulation_dtype(x.dtype)
+    x, y = x.to(acc), y.to(acc)
+    out = x.new_empty(x.shape[0])
+    step = max(1, TILE_ELEMENTS // max(1, y.shape[0]))
+    y_sq = (y * y).sum(dim=1)
+    for i in range(0, x.shape[0], step):
+        tile = x[i : i + step]
+        if metric == "cosine":
+            out[i : i + step] = (1 - (tile @ y.T).amax(dim=1)).clamp_(min=0)
+        else:
+            sq = torch.addmm(y_sq, tile, y.T, alpha=-2).add_((tile * tile).sum(dim=1, keepdim=True))
+            out[i : i + step] = sq.amin(dim=1).clamp_(min=0).sqrt_()
+    return out
+
+
+def kcenter_greedy(x: torch.Tensor, min_dist: torch.Tensor, budget: int, metric: str) -> torch.Tensor:
+    """x [N, d], min_dist [N] -> int64 [budget]: greedy farthest-point picks."""
+    acc = accumulation_dtype(x.dtype)
+    x = x.to(acc)
+    dist = min_dist.clone()
+    picks = torch.empty(budget, dtype=torch.int64, device=x.device)
+    picked_values = dist.new_empty(budget)
+    x_sq = (x * x).sum(dim=1)
+    for step in range(budget):
+        pick = torch.argmax(dist)
+        picks[step] = pick
+        picked_values[step] = dist[pick]
+        dist[pick] = float("-inf")
+        center = x[pick]
+        if metric == "cosine":
+            candidate = (1 - x @ center).clamp_(min=0)
+        else:
+            candidate = (x_sq + x_sq[pick] - 2 * (x @ center)).clamp_(min=0).sqrt_()
+        torch.minimum(dist, candidate, out=dist)
+    if budget and bool((picked_values == float("-inf")).any()):
+        raise RuntimeError(f"kcenter_greedy: budget {budget} exceeds the rows whose min_dist is not -inf")
+    return picks
