@@ -9,6 +9,9 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "../dacs.h"
@@ -17,58 +20,87 @@
 namespace dacs {
 namespace {
 
-// Adds to row_sum[r] the weights of rows block[r] (kRowBlock rows of d) against
-// the columns [j0, j1) of cols [d, ld]; with col_sum also credits each column.
+using cpu::kRowBlock;
+using cpu::kTile;
+
+// Replaces every dot of the tile by its Eq. 8 weight. A float tile of unit-row
+// dots (the usual case) takes the polynomial branch of weighted_similarity for
+// all lanes at once; the branchy form would evaluate both branches per lane.
+template <typename acc_t>
+void to_weights(acc_t (&tile)[kRowBlock][kTile]) {
+  if constexpr (std::is_same_v<acc_t, float>) {
+    float largest = 0;
+    for (int64_t r = 0; r < kRowBlock; ++r) {
+#pragma omp simd reduction(max : largest)
+      for (int64_t t = 0; t < kTile; ++t) largest = std::max(largest, std::fabs(tile[r][t]));
+    }
+    if (largest <= kSiluPolyBound) {
+      for (int64_t r = 0; r < kRowBlock; ++r) {
+#pragma omp simd
+        for (int64_t t = 0; t < kTile; ++t) tile[r][t] = silu_near_zero(tile[r][t]);
+      }
+      return;
+    }
+  }
+  for (int64_t r = 0; r < kRowBlock; ++r) {
+#pragma omp simd
+    for (int64_t t = 0; t < kTile; ++t) tile[r][t] = weighted_similarity(tile[r][t]);
+  }
+}
+
+// Adds to row_sum[r] the Eq. 8 weights of the rows of `block` [kRowBlock, d]
+// against the columns [j0, end) of cols [d, ld]; with col_sum [ld] also credits
+// each column. Columns past the chunk are zero and weigh silu(0) = 0, so tiles
+// need no mask.
 template <typename acc_t>
 void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t ld,
-                      int64_t j0, int64_t j1, acc_t* row_sum, acc_t* col_sum) {
-  static_assert(cpu::kRowBlock == 4, "the unrolled accumulators below assume 4 rows");
-  acc_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-  for (int64_t j = j0; j < j1; ++j) {
-    acc_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    for (int64_t k = 0; k < d; ++k) {
-      const acc_t y = cols[k * ld + j];
-      a0 += block[k] * y;
-      a1 += block[d + k] * y;
-      a2 += block[2 * d + k] * y;
-      a3 += block[3 * d + k] * y;
+                      int64_t j0, int64_t end, acc_t* row_sum, acc_t* col_sum) {
+  acc_t tile[kRowBlock][kTile];
+  // Per-lane partial sums, reduced across lanes once at the end of the sweep.
+  acc_t lanes[kRowBlock][kTile] = {};
+  for (; j0 < end; j0 += kTile) {
+    cpu::pair_tile<cpu::Pairing::Dot>(block, d, cols, ld, j0, tile);
+    to_weights(tile);
+    for (int64_t r = 0; r < kRowBlock; ++r) {
+#pragma omp simd
+      for (int64_t t = 0; t < kTile; ++t) lanes[r][t] += tile[r][t];
     }
-    const acc_t w0 = weighted_similarity(a0), w1 = weighted_similarity(a1),
-                w2 = weighted_similarity(a2), w3 = weighted_similarity(a3);
-    s0 += w0;
-    s1 += w1;
-    s2 += w2;
-    s3 += w3;
-    if (col_sum != nullptr) col_sum[j] += (w0 + w1) + (w2 + w3);
+    if (col_sum != nullptr) {
+#pragma omp simd
+      for (int64_t t = 0; t < kTile; ++t)
+        col_sum[j0 + t] += (tile[0][t] + tile[1][t]) + (tile[2][t] + tile[3][t]);
+    }
   }
-  row_sum[0] += s0;
-  row_sum[1] += s1;
-  row_sum[2] += s2;
-  row_sum[3] += s3;
+  for (int64_t r = 0; r < kRowBlock; ++r) {
+    acc_t sum = 0;
+    for (int64_t t = 0; t < kTile; ++t) sum += lanes[r][t];
+    row_sum[r] += sum;
+  }
 }
 
 template <typename scalar_t>
 void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunks,
                           Neighbours mode, at::opmath_type<scalar_t>* out) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t max_rows = (n + chunks - 1) / chunks;
+  const int64_t ld = cpu::padded_columns((n + chunks - 1) / chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<acc_t> own(d * max_rows), other(d * max_rows);
-    std::vector<acc_t> block(cpu::kRowBlock * d);
-    acc_t row_sum[cpu::kRowBlock];
+    std::vector<acc_t> own, other, density(ld);
+    std::vector<acc_t> block(kRowBlock * d);
+    acc_t row_sum[kRowBlock];
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t begin = chunk_begin(c, n, chunks), m = chunk_begin(c + 1, n, chunks) - begin;
-      acc_t* density = out + begin;
-      for (int64_t i = 0; i < m; ++i) density[i] = acc_t(0);
-      cpu::transpose_rows(z + begin * d, m, d, own.data(), m);
+      const scalar_t* rows = z + begin * d;
+      std::fill(density.begin(), density.end(), acc_t(0));
+      cpu::to_columns(rows, m, d, ld, own);
+      int64_t neighbours[2];
+      const int count = neighbour_chunks(c, chunks, mode, neighbours);
 
-      for (int64_t i0 = 0; i0 < m; i0 += cpu::kRowBlock) {
-        const int64_t rows = cpu::load_row_block(z + begin * d, m, d, i0, block.data());
-        // Pairs inside the block, then the block against the later rows of the chunk;
-        // zero padding rows weigh 0 against everything.
-        for (int64_t a = 0; a < rows; ++a) {
-          for (int64_t b = a + 1; b < rows; ++b) {
+      for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
+        const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
+        // Pairs inside the block, then the block against the later rows of the
+        // chunk, crediting both sides: each pair of the chunk is evaluated once.
+        for (int64_t a = 0; a < real; ++a) {
+          for (int64_t b = a + 1; b < real; ++b) {
             acc_t s = 0;
             for (int64_t k = 0; k < d; ++k) s += block[a * d + k] * block[b * d + k];
             const acc_t w = weighted_similarity(s);
@@ -76,25 +108,25 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
             density[i0 + b] += w;
           }
         }
-        for (int64_t r = 0; r < cpu::kRowBlock; ++r) row_sum[r] = acc_t(0);
-        accumulate_block(block.data(), d, own.data(), m, i0 + rows, m, row_sum, density);
-        for (int64_t r = 0; r < rows; ++r) density[i0 + r] += row_sum[r];
+        for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
+        accumulate_block(block.data(), d, own.data(), ld, i0 + kRowBlock, m, row_sum,
+                         density.data());
+        for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
       }
 
-      int64_t neighbours[2];
-      const int count = neighbour_chunks(c, chunks, mode, neighbours);
       for (int q = 0; q < count; ++q) {
         const int64_t nb_begin = chunk_begin(neighbours[q], n, chunks);
         const int64_t nb_rows = chunk_begin(neighbours[q] + 1, n, chunks) - nb_begin;
-        cpu::transpose_rows(z + nb_begin * d, nb_rows, d, other.data(), nb_rows);
-        for (int64_t i0 = 0; i0 < m; i0 += cpu::kRowBlock) {
-          const int64_t rows = cpu::load_row_block(z + begin * d, m, d, i0, block.data());
-          for (int64_t r = 0; r < cpu::kRowBlock; ++r) row_sum[r] = acc_t(0);
-          accumulate_block<acc_t>(block.data(), d, other.data(), nb_rows, 0, nb_rows, row_sum,
+        cpu::to_columns(z + nb_begin * d, nb_rows, d, ld, other);
+        for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
+          const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
+          for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
+          accumulate_block<acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum,
                                   nullptr);
-          for (int64_t r = 0; r < rows; ++r) density[i0 + r] += row_sum[r];
+          for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
         }
       }
+      std::copy(density.begin(), density.begin() + m, out + begin);
     }
   });
 }

@@ -1,29 +1,32 @@
 #pragma once
 
-// Helpers used only by the CPU kernels.
+// Helpers used only by the CPU kernels. The kernels compute pair terms a tile
+// at a time: kRows rows held in registers against kTile consecutive columns of
+// a column-major copy, with the column loop innermost so it vectorises.
 
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace dacs::cpu {
 
-// Copies rows [N, d] (row-major, any floating scalar_t) into columns [d, ld] of the
-// accumulation type, so that the kernels' inner loops run over contiguous samples
-// and vectorise. Only the first n columns of each row of `out` are written.
+constexpr int64_t kRowBlock = 4;
+constexpr int64_t kTile = 32;
+
+// Copies rows [n, d] (row-major, any floating scalar_t) into columns [d, ld] of
+// the accumulation type; the columns past n (up to ld) are zero. ld >= n.
 template <typename scalar_t, typename acc_t>
-void transpose_rows(const scalar_t* rows, int64_t n, int64_t d, acc_t* out, int64_t ld) {
+void to_columns(const scalar_t* rows, int64_t n, int64_t d, int64_t ld, std::vector<acc_t>& out) {
+  out.assign(d * ld, acc_t(0));
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t k = 0; k < d; ++k) {
-      out[k * ld + i] = static_cast<acc_t>(rows[i * d + k]);
-    }
+    for (int64_t k = 0; k < d; ++k) out[k * ld + i] = static_cast<acc_t>(rows[i * d + k]);
   }
 }
 
-// Rows are processed this many at a time so each loaded column feeds several
-// accumulators.
-constexpr int64_t kRowBlock = 4;
+// Column storage for n samples that any tile starting before n may read whole.
+inline int64_t padded_columns(int64_t n) { return n + kTile; }
 
 // Copies up to kRowBlock rows starting at `first` into `block` [kRowBlock, d],
 // padding missing rows with zeros. Returns the number of real rows.
@@ -37,6 +40,38 @@ int64_t load_row_block(const scalar_t* rows, int64_t n, int64_t d, int64_t first
     }
   }
   return count;
+}
+
+enum class Pairing { Dot, SquaredDistance };
+
+// out[r][t] = x_r . y_{j0+t} (Dot) or |x_r - y_{j0+t}|^2 (SquaredDistance) for
+// rows [kRows, d] (row-major) and cols [d, ld] (column-major). The
+// accumulators are GCC vectors so that they stay in registers across the d loop
+// (an array would be stored and reloaded for every k).
+template <Pairing kPairing, int64_t kRows, typename acc_t>
+inline void pair_tile(const acc_t* rows, int64_t d, const acc_t* cols, int64_t ld, int64_t j0,
+                      acc_t (&out)[kRows][kTile]) {
+  typedef acc_t vec __attribute__((vector_size(64)));
+  constexpr int64_t kLanes = 64 / sizeof(acc_t);
+  constexpr int64_t kVecs = kTile / kLanes;
+  static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
+  vec acc[kRows][kVecs] = {};
+  for (int64_t k = 0; k < d; ++k) {
+    vec y[kVecs];
+    __builtin_memcpy(y, cols + k * ld + j0, sizeof(y));
+    for (int64_t r = 0; r < kRows; ++r) {
+      const acc_t x = rows[r * d + k];
+      for (int64_t v = 0; v < kVecs; ++v) {
+        if constexpr (kPairing == Pairing::Dot) {
+          acc[r][v] += x * y[v];
+        } else {
+          const vec e = x - y[v];
+          acc[r][v] += e * e;
+        }
+      }
+    }
+  }
+  __builtin_memcpy(out, acc, sizeof(acc));
 }
 
 }  // namespace dacs::cpu
