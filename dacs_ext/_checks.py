@@ -15,8 +15,9 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def features(t, name: str, *, min_rows: int = 1) -> torch.Tensor:
-    """Checks a [N, d] floating feature matrix with finite values and N >= min_rows."""
+def features(t, name: str, *, min_rows: int = 1, like: tuple[torch.Tensor, str] | None = None) -> torch.Tensor:
+    """Checks a [N, d] floating feature matrix with finite values and N >= min_rows;
+    with ``like=(other, other_name)`` also that t has other's width and device."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor [N, d], got {type(t).__name__}")
     if t.dim() != 2:
@@ -29,6 +30,9 @@ def features(t, name: str, *, min_rows: int = 1) -> torch.Tensor:
         raise ValueError(f"{name} must have at least one feature column, got shape {list(t.shape)}")
     if t.shape[0] < min_rows:
         raise ValueError(f"{name} must have at least {min_rows} row(s), got shape {list(t.shape)}")
+    if like is not None:
+        same_width(like[0], like[1], t, name)
+        same_device(like[0], like[1], t, name)
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return t

@@ -41,9 +41,9 @@ def _check_rotation(rotation, z: torch.Tensor, buckets: int, rounds: int) -> tor
         )
     if not rotation.is_floating_point():
         raise TypeError(f"rotation must be a floating tensor, got {rotation.dtype}")
+    _checks.same_device(z, "z", rotation, "rotation")
     if not bool(torch.isfinite(rotation).all()):
         raise ValueError("rotation contains NaN or infinite values")
-    _checks.same_device(z, "z", rotation, "rotation")
     return rotation.to(z.dtype)
 
 

@@ -41,9 +41,7 @@ def min_distance(
         [N] distances, float64 if either input is float64, else float32.
     """
     x = _checks.features(x, "x")
-    y = _checks.features(y, "y")
-    _checks.same_width(x, "x", y, "y")
-    _checks.same_device(x, "x", y, "y")
+    y = _checks.features(y, "y", like=(x, "x"))
     metric = _checks.choice(metric, "metric", _checks.METRICS)
     dtype = _common_dtype(x, y)
     x, y = _prepare(x.to(dtype), "x", metric), _prepare(y.to(dtype), "y", metric)
@@ -82,10 +80,7 @@ def kcenter_greedy(
     budget = _checks.integer(budget, "budget", low=0, high=n)
     metric = _checks.choice(metric, "metric", _checks.METRICS)
     if labeled is not None:
-        if not isinstance(labeled, torch.Tensor) or labeled.dim() != 2 or labeled.shape[0] > 0:
-            labeled = _checks.features(labeled, "labeled")
-        _checks.same_width(x, "unlabeled", labeled, "labeled")
-        _checks.same_device(x, "unlabeled", labeled, "labeled")
+        labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
         if labeled.shape[0] == 0:
             labeled = None
     dtype = _common_dtype(x, labeled) if labeled is not None else x.dtype

@@ -1,0 +1,61 @@
+"""torch.library.opcheck on every op (schema, fake kernel, dispatch) and the ops
+inside torch.compile(fullgraph=True)."""
+
+import pytest
+import torch
+
+import dacs_ext
+from dacs_ext import ops
+
+from conftest import unit_rows
+
+
+def sample_calls(device, gen):
+    z = unit_rows(300, 8, gen=gen, dtype=torch.float32, device=device)
+    rotation = torch.randn(2, 8, 5, generator=gen).to(device)
+    buckets = torch.randint(10, (300,), generator=gen).to(device)
+    min_dist = torch.rand(300, generator=gen).to(device)
+    return [
+        (torch.ops.dacs.lsh_buckets.default, (z, rotation)),
+        (torch.ops.dacs.bucket_sort.default, (buckets, 10)),
+        (torch.ops.dacs.chunk_density.default, (z, 10, "back")),
+        (torch.ops.dacs.chunk_density.default, (z.double(), 7, "both")),
+        (torch.ops.dacs.min_distance.default, (z, z[:40], "cosine")),
+        (torch.ops.dacs.min_distance.default, (z.half(), z[:40].half(), "euclidean")),
+        (torch.ops.dacs.kcenter_greedy.default, (z, min_dist, 25, "cosine")),
+        (torch.ops.dacs.kcenter_greedy.default, (z.double(), min_dist.double(), 0, "euclidean")),
+    ]
+
+
+@pytest.mark.parametrize("index", range(8))
+def test_opcheck(device, gen, index):
+    op, args = sample_calls(device, gen)[index]
+    torch.library.opcheck(op, args)
+
+
+def test_fake_kernels_give_shapes_and_dtypes():
+    with torch._subclasses.fake_tensor.FakeTensorMode():
+        z = torch.empty(100, 16, dtype=torch.float16)
+        assert ops.lsh_buckets(z, torch.empty(3, 16, 4, dtype=torch.float16)).shape == (3, 100)
+        assert ops.chunk_density(z, 4, "back").dtype == torch.float32
+        assert ops.min_distance(z.double(), z.double(), "cosine").dtype == torch.float64
+        assert ops.kcenter_greedy(z, torch.empty(100), 7, "cosine").shape == (7,)
+        assert ops.bucket_sort(torch.empty(100, dtype=torch.int64), 4).dtype == torch.int64
+
+
+def test_torch_compile_fullgraph(device, gen):
+    def acquisition(z, rotation, labeled):
+        hashed = ops.lsh_buckets(z, rotation)
+        order = ops.bucket_sort(hashed[0], 20)
+        dens = torch.zeros(z.shape[0], device=z.device).index_add(0, order, ops.chunk_density(z[order], 20, "back"))
+        min_dist = ops.min_distance(z, labeled, "cosine")
+        return dens, ops.kcenter_greedy(z, min_dist, 10, "cosine")
+
+    z = unit_rows(500, 16, gen=gen, dtype=torch.float32, device=device)
+    rotation = torch.randn(1, 16, 10, generator=gen).to(device)
+    labeled = z[:5]
+    compiled = torch.compile(acquisition, fullgraph=True, backend="aot_eager")
+    eager = acquisition(z, rotation, labeled)
+    out = compiled(z, rotation, labeled)
+    assert torch.equal(out[0], eager[0]) and torch.equal(out[1], eager[1])
+    assert torch.equal(eager[0], dacs_ext.density(z, 20, rotation=rotation, normalized=True))

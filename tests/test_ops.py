@@ -1,0 +1,173 @@
+"""Every dacs op against its pure-PyTorch twin on fresh random inputs, every
+output element checked."""
+
+import pytest
+import torch
+
+from dacs_ext import ops
+from dacs_ext.reference import ops as ref
+
+from conftest import tolerance, unit_rows
+
+FLOATS = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
+
+
+def assert_buckets_valid(z, rotation, got):
+    """Checks lsh_buckets output [r, N] element by element against float64 projections:
+    equal to the reference wherever the top-2 margin exceeds rounding, and always a
+    maximum up to rounding."""
+    proj = torch.matmul(z.double(), rotation.double())
+    scores = torch.cat([proj, -proj], dim=-1)
+    expected = scores.argmax(dim=-1)
+    top2 = scores.topk(2, dim=-1).values
+    clear = (top2[..., 0] - top2[..., 1]) > 1e-2
+    assert torch.equal(got[clear], expected[clear].to(got.device))
+    chosen = scores.gather(-1, got.cpu().unsqueeze(-1)).squeeze(-1)
+    assert bool((chosen >= top2[..., 0] - 1e-2).all())
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n,d,k", [(2, 1, 2), (37, 3, 10), (500, 16, 100), (1001, 7, 6)])
+def test_lsh_buckets(device, gen, dtype, n, d, k):
+    z = unit_rows(n, d, gen=gen, dtype=dtype, device=device)
+    rotation = torch.randn(2, d, k // 2, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+    got = ops.lsh_buckets(z, rotation)
+    assert got.dtype == torch.int64 and got.shape == (2, n)
+    assert int(got.min()) >= 0 and int(got.max()) < k
+    if dtype == torch.float64:
+        assert torch.equal(got, ref.lsh_buckets(z, rotation))
+    else:
+        assert_buckets_valid(z, rotation, got)
+
+
+def test_lsh_buckets_ties_pick_first_maximum(device):
+    # A zero row projects to zeros everywhere: the first bucket wins.
+    z = torch.zeros(3, 4, device=device)
+    rotation = torch.ones(1, 4, 5, device=device)
+    assert torch.equal(ops.lsh_buckets(z, rotation), torch.zeros(1, 3, dtype=torch.int64, device=device))
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (10, 1), (1000, 7), (200_000, 100), (5, 1000)])
+def test_bucket_sort_is_stable(device, gen, n, k):
+    buckets = torch.randint(k, (n,), generator=gen).to(device)
+    got = ops.bucket_sort(buckets, k)
+    assert torch.equal(got, ref.bucket_sort(buckets, k))
+    assert torch.equal(got.cpu(), torch.sort(buckets.cpu(), stable=True).indices)
+
+
+def test_bucket_sort_empty(device):
+    assert ops.bucket_sort(torch.empty(0, dtype=torch.int64, device=device), 3).numel() == 0
+
+
+@pytest.mark.parametrize("neighbours", ["back", "both", "none"])
+@pytest.mark.parametrize("n,d,chunks", [(2, 1, 1), (2, 3, 2), (23, 5, 3), (37, 16, 4), (1000, 16, 7), (3001, 8, 100)])
+def test_chunk_density(device, gen, neighbours, n, d, chunks):
+    z = unit_rows(n, d, gen=gen, device=device)
+    got = ops.chunk_density(z, chunks, neighbours)
+    torch.testing.assert_close(got, ref.chunk_density(z, chunks, neighbours), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", FLOATS[1:])
+def test_chunk_density_low_precision_accumulates_in_float32(device, gen, dtype):
+    z = unit_rows(2000, 16, gen=gen, dtype=dtype, device=device)
+    got = ops.chunk_density(z, 10, "back")
+    assert got.dtype == torch.float32
+    rtol, atol = tolerance(torch.float32)
+    torch.testing.assert_close(got, ref.chunk_density(z, 10, "back"), rtol=rtol, atol=atol)
+
+
+def test_chunk_density_unnormalised_rows_use_the_exact_weight(device, gen):
+    # Dots beyond the polynomial range of unit rows take sigmoid(s) * s with exp.
+    z = 3 * unit_rows(600, 4, gen=gen, dtype=torch.float32, device=device)
+    torch.testing.assert_close(ops.chunk_density(z, 6, "both"), ref.chunk_density(z, 6, "both"), rtol=1e-4, atol=1e-3)
+
+
+def test_chunk_density_duplicated_rows(device, gen):
+    z = unit_rows(50, 6, gen=gen, device=device).repeat(4, 1)
+    torch.testing.assert_close(ops.chunk_density(z, 8, "back"), ref.chunk_density(z, 8, "back"), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("n,m,d", [(1, 1, 1), (5, 3, 2), (999, 77, 16), (4000, 1000, 5)])
+def test_min_distance(device, gen, metric, n, m, d):
+    x = unit_rows(n, d, gen=gen, device=device)
+    y = unit_rows(m, d, gen=gen, device=device)
+    torch.testing.assert_close(ops.min_distance(x, y, metric), ref.min_distance(x, y, metric), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", FLOATS[1:])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_min_distance_low_precision(device, gen, dtype, metric):
+    x = unit_rows(700, 16, gen=gen, dtype=dtype, device=device)
+    y = unit_rows(300, 16, gen=gen, dtype=dtype, device=device)
+    got = ops.min_distance(x, y, metric)
+    assert got.dtype == torch.float32
+    # The reference expands |x - y|^2, which loses ~1e-3 near zero in float32.
+    torch.testing.assert_close(got, ref.min_distance(x, y, metric), rtol=1e-4, atol=2e-3)
+
+
+def test_min_distance_to_itself_is_zero(device, gen):
+    x = unit_rows(300, 9, gen=gen, device=device)
+    for metric in ("cosine", "euclidean"):
+        assert float(ops.min_distance(x, x, metric).abs().max()) < 1e-7
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("n,m,d,budget", [(1, 1, 1, 1), (10, 2, 3, 10), (3000, 50, 16, 200), (5000, 1, 4, 64)])
+def test_kcenter_greedy_matches_reference_indices(device, gen, metric, n, m, d, budget):
+    x = unit_rows(n, d, gen=gen, device=device)
+    min_dist = ref.min_distance(x, unit_rows(m, d, gen=gen, device=device), metric)
+    assert torch.equal(ops.kcenter_greedy(x, min_dist, budget, metric), ref.kcenter_greedy(x, min_dist, budget, metric))
+
+
+def replay_greedy(x, min_dist, picks, metric, tol):
+    """Checks that every pick was a farthest remaining row (up to tol) in float64."""
+    x = x.double()
+    dist = min_dist.double().clone()
+    for pick in picks.tolist():
+        assert float(dist[pick]) >= float(dist.max()) - tol
+        dist[pick] = float("-inf")
+        d = (1 - x @ x[pick]).clamp(min=0) if metric == "cosine" else (x - x[pick]).norm(dim=1)
+        dist = torch.minimum(dist, d)
+
+
+@pytest.mark.parametrize("dtype", FLOATS[1:])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_kcenter_greedy_low_precision_picks_farthest(device, gen, dtype, metric):
+    x = unit_rows(2000, 16, gen=gen, dtype=dtype, device=device)
+    min_dist = ops.min_distance(x, x[:10], metric)
+    picks = ops.kcenter_greedy(x, min_dist, 100, metric)
+    assert len(set(picks.tolist())) == 100
+    replay_greedy(x.cpu(), min_dist.cpu(), picks.cpu(), metric, tol=1e-3)
+
+
+def test_kcenter_greedy_duplicates_and_exclusions(device, gen):
+    x = unit_rows(40, 3, gen=gen, device=device).repeat(3, 1)
+    min_dist = torch.full((120,), float("inf"), dtype=torch.float64, device=device)
+    min_dist[::2] = float("-inf")  # excluded rows are never picked
+    # The 20 distinct odd rows come first, exactly as in the reference; after them
+    # every remaining distance is zero up to rounding, so only validity is checked.
+    assert torch.equal(ops.kcenter_greedy(x, min_dist, 20, "cosine"), ref.kcenter_greedy(x, min_dist, 20, "cosine"))
+    got = ops.kcenter_greedy(x, min_dist, 60, "cosine")
+    assert len(set((got % 40).tolist()[:20])) == 20
+    assert bool((got % 2 == 1).all()) and len(set(got.tolist())) == 60
+
+
+def test_kcenter_greedy_zero_budget(device, gen):
+    x = unit_rows(5, 2, gen=gen, device=device)
+    assert ops.kcenter_greedy(x, torch.zeros(5, dtype=torch.float64, device=device), 0, "cosine").numel() == 0
+
+
+def test_non_contiguous_inputs(device, gen):
+    wide = unit_rows(400, 32, gen=gen, device=device)
+    z = wide[:, ::2]  # strided view
+    zc = z.contiguous()
+    assert not z.is_contiguous()
+    rotation = torch.randn(1, 16, 8, generator=gen, dtype=torch.float64).to(device).transpose(1, 2).contiguous().transpose(1, 2)
+    assert torch.equal(ops.lsh_buckets(z, rotation), ops.lsh_buckets(zc, rotation))
+    assert torch.equal(ops.chunk_density(z, 4, "both"), ops.chunk_density(zc, 4, "both"))
+    assert torch.equal(ops.min_distance(z, z[::3], "cosine"), ops.min_distance(zc, zc[::3].contiguous(), "cosine"))
+    md = torch.full((800,), float("inf"), dtype=torch.float64, device=device)[::2]
+    assert torch.equal(ops.kcenter_greedy(z, md, 20, "euclidean"), ops.kcenter_greedy(zc, md.contiguous(), 20, "euclidean"))
+    buckets = torch.randint(5, (100,), generator=gen).to(device)
+    assert torch.equal(ops.bucket_sort(buckets[::2], 5), ops.bucket_sort(buckets[::2].contiguous(), 5))
