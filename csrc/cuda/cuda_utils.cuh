@@ -40,11 +40,12 @@ __device__ __forceinline__ void load_row_piece(const scalar_t* row, int64_t k0, 
 // Each thread of the block owns the row `own` [d] of some matrix; together they
 // sweep rows [j_begin, j_end) of `rows` [*, d], and every thread calls
 // visit(j, s) for each j in order, with s = own . rows[j] (Dot) or
-// |own - rows[j]|^2 (SquaredDistance) in at::opmath_type<scalar_t>, summed over k in increasing order
-// like the CPU kernels. Rows of `rows` go through shared memory kTileRows at a
-// time, so nothing larger than a tile is materialised. Contains __syncthreads():
-// every thread of the block must call it with the same range (threads without a
-// row of their own pass any valid row and ignore what they are shown).
+// |own - rows[j]|^2 (SquaredDistance) accumulated in at::opmath_type<scalar_t>
+// over k in increasing order like the CPU kernels. Rows of `rows` go through
+// shared memory kTileRows at a time, so nothing larger than a tile is
+// materialised. Contains __syncthreads(): every thread of the block must call it
+// with the same range (threads without a row of their own pass any valid row and
+// ignore what they are shown).
 template <PairOp kOp, typename scalar_t, typename Visit>
 __device__ void sweep_rows(const scalar_t* __restrict__ own, const scalar_t* __restrict__ rows,
                            int64_t j_begin, int64_t j_end, int64_t d, Visit&& visit) {
