@@ -66,9 +66,10 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
       for (int64_t t = 0; t < kTile; ++t) lanes[r][t] += tile[r][t];
     }
     if (col_sum != nullptr) {
+      for (int64_t r = 0; r < kRowBlock; ++r) {
 #pragma omp simd
-      for (int64_t t = 0; t < kTile; ++t)
-        col_sum[j0 + t] += (tile[0][t] + tile[1][t]) + (tile[2][t] + tile[3][t]);
+        for (int64_t t = 0; t < kTile; ++t) col_sum[j0 + t] += tile[r][t];
+      }
     }
   }
   for (int64_t r = 0; r < kRowBlock; ++r) {

@@ -12,7 +12,7 @@
 
 namespace dacs::cpu {
 
-constexpr int64_t kRowBlock = 4;
+constexpr int64_t kRowBlock = 8;
 constexpr int64_t kTile = 32;
 
 // Copies rows [n, d] (row-major, any floating scalar_t) into columns [d, ld] of
@@ -22,6 +22,19 @@ void to_columns(const scalar_t* rows, int64_t n, int64_t d, int64_t ld, std::vec
   out.assign(d * ld, acc_t(0));
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t k = 0; k < d; ++k) out[k * ld + i] = static_cast<acc_t>(rows[i * d + k]);
+  }
+}
+
+// Copies rows [n, d] into tiles [ceil(n / kTile), d, kTile]: each tile's columns
+// are one contiguous run, read as a single stream (pass cols = tile start and
+// ld = kTile to pair_tile). Entries past n are zero.
+template <typename scalar_t, typename acc_t>
+void to_tiled_columns(const scalar_t* rows, int64_t n, int64_t d, std::vector<acc_t>& out) {
+  const int64_t tiles = (n + kTile - 1) / kTile;
+  out.assign(tiles * d * kTile, acc_t(0));
+  for (int64_t i = 0; i < n; ++i) {
+    acc_t* tile = out.data() + (i / kTile) * d * kTile + i % kTile;
+    for (int64_t k = 0; k < d; ++k) tile[k * kTile] = static_cast<acc_t>(rows[i * d + k]);
   }
 }
 
@@ -52,13 +65,14 @@ template <Pairing kPairing, int64_t kRows, typename acc_t>
 inline void pair_tile(const acc_t* rows, int64_t d, const acc_t* cols, int64_t ld, int64_t j0,
                       acc_t (&out)[kRows][kTile]) {
   typedef acc_t vec __attribute__((vector_size(64)));
+  // The same vector, readable at any acc_t-aligned address.
+  typedef acc_t unaligned_vec __attribute__((vector_size(64), aligned(alignof(acc_t)), may_alias));
   constexpr int64_t kLanes = 64 / sizeof(acc_t);
   constexpr int64_t kVecs = kTile / kLanes;
   static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
   vec acc[kRows][kVecs] = {};
   for (int64_t k = 0; k < d; ++k) {
-    vec y[kVecs];
-    __builtin_memcpy(y, cols + k * ld + j0, sizeof(y));
+    const auto* y = reinterpret_cast<const unaligned_vec*>(cols + k * ld + j0);
     for (int64_t r = 0; r < kRows; ++r) {
       const acc_t x = rows[r * d + k];
       for (int64_t v = 0; v < kVecs; ++v) {

@@ -1,7 +1,8 @@
-// CPU kernel of dacs::kcenter_greedy (Algorithm 1, lines 7-10). x is transposed
-// once to [d, N] so each step's distance update vectorises over samples; the
-// update and the per-block maximum are fused into one parallel pass, and the
-// winner (first maximum) is found from the block maxima without a second sweep.
+// CPU kernel of dacs::kcenter_greedy (Algorithm 1, lines 7-10). x is copied once
+// into contiguous column tiles so each step's distance update vectorises over
+// samples and streams one run of memory; the update and the per-block maximum
+// are fused into one parallel pass, and the winner (first maximum) is found from
+// the block maxima without a second sweep.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -24,25 +25,29 @@ using cpu::kTile;
 constexpr int64_t kBlockRows = 64 * kTile;
 
 // Lowers dist[i0, i1) by the distance to `center` [d] and returns the new
-// maximum. dist is padded to whole tiles with -inf, which stays -inf.
+// maximum. tiles holds x as cpu::to_tiled_columns lays it out; dist is padded
+// to whole tiles with -inf, which stays -inf.
 template <typename acc_t, Metric kMetric>
-acc_t lower_and_max(const acc_t* cols, int64_t ld, int64_t d, const acc_t* center,
-                    acc_t* dist, int64_t i0, int64_t i1) {
+acc_t lower_and_max(const acc_t* tiles, int64_t d, const acc_t* center, acc_t* dist,
+                    int64_t i0, int64_t i1) {
   constexpr auto kPairing =
       kMetric == Metric::Cosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
-  acc_t best = -std::numeric_limits<acc_t>::infinity();
+  acc_t lanes[kTile];
+  for (int64_t t = 0; t < kTile; ++t) lanes[t] = -std::numeric_limits<acc_t>::infinity();
   acc_t tile[1][kTile];
   for (int64_t j0 = i0; j0 < i1; j0 += kTile) {
-    cpu::pair_tile<kPairing>(center, d, cols, ld, j0, tile);
+    cpu::pair_tile<kPairing>(center, d, tiles + j0 * d, kTile, 0, tile);
     acc_t* slice = dist + j0;
-#pragma omp simd reduction(max : best)
+#pragma omp simd
     for (int64_t t = 0; t < kTile; ++t) {
       const acc_t candidate = distance_from(tile[0][t], kMetric);
       const acc_t v = candidate < slice[t] ? candidate : slice[t];
       slice[t] = v;
-      best = v > best ? v : best;
+      lanes[t] = v > lanes[t] ? v : lanes[t];
     }
   }
+  acc_t best = lanes[0];
+  for (int64_t t = 1; t < kTile; ++t) best = lanes[t] > best ? lanes[t] : best;
   return best;
 }
 
@@ -60,10 +65,9 @@ void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Te
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
   const int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
-  const int64_t ld = blocks * kBlockRows;
-  std::vector<acc_t> cols;
-  cpu::to_columns(x, n, d, ld, cols);
-  std::vector<acc_t> dist(ld, kExcluded);
+  std::vector<acc_t> tiles;
+  cpu::to_tiled_columns(x, n, d, tiles);
+  std::vector<acc_t> dist(blocks * kBlockRows, kExcluded);
   std::copy_n(min_dist.const_data_ptr<acc_t>(), n, dist.begin());
   std::vector<acc_t> maxima(blocks);
   std::vector<acc_t> center(d);
@@ -86,10 +90,11 @@ void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Te
     out[step] = pick;
     dist[pick] = kExcluded;
     if (step + 1 == budget) break;
-    for (int64_t k = 0; k < d; ++k) center[k] = cols[k * ld + pick];
+    const acc_t* column = tiles.data() + (pick / kTile) * d * kTile + pick % kTile;
+    for (int64_t k = 0; k < d; ++k) center[k] = column[k * kTile];
     at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
-        maxima[b] = lower_and_max<acc_t, kMetric>(cols.data(), ld, d, center.data(), dist.data(),
+        maxima[b] = lower_and_max<acc_t, kMetric>(tiles.data(), d, center.data(), dist.data(),
                                                   b * kBlockRows, (b + 1) * kBlockRows);
     });
   }
