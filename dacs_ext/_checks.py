@@ -15,9 +15,13 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def features(t, name: str, *, min_rows: int = 1, like: tuple[torch.Tensor, str] | None = None) -> torch.Tensor:
-    """Checks a [N, d] floating feature matrix with finite values and N >= min_rows;
-    with ``like=(other, other_name)`` also that t has other's width and device."""
+def features(
+    t, name: str, *, min_rows: int = 1, like: tuple[torch.Tensor, str] | None = None, finite: bool = True
+) -> torch.Tensor:
+    """Checks a [N, d] floating feature matrix with N >= min_rows and (unless
+    ``finite=False``, for callers that pass t to ``unit_rows``, which checks it on
+    the way) finite values; with ``like=(other, other_name)`` also that t has
+    other's width and device."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor [N, d], got {type(t).__name__}")
     if t.dim() != 2:
@@ -33,9 +37,14 @@ def features(t, name: str, *, min_rows: int = 1, like: tuple[torch.Tensor, str] 
     if like is not None:
         same_width(like[0], like[1], t, name)
         same_device(like[0], like[1], t, name)
+    if finite:
+        all_finite(t, name)
+    return t
+
+
+def all_finite(t: torch.Tensor, name: str) -> None:
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
-    return t
 
 
 def integer(value, name: str, *, low: int, high: int | None = None) -> int:
@@ -72,6 +81,12 @@ def unit_rows(t: torch.Tensor, name: str) -> torch.Tensor:
     """L2-normalises the rows of t in its accumulation dtype; zero rows are an error."""
     t = t.to(accumulation_dtype(t.dtype))
     norms = torch.linalg.vector_norm(t, dim=1)
+    # A NaN or infinite entry makes its row's norm non-finite, so finite norms
+    # prove finite rows without a separate pass (an overflowing norm is told
+    # apart by the exact check).
+    if not bool(torch.isfinite(norms).all()):
+        all_finite(t, name)
+        raise ValueError(f"{name} has rows whose L2 norm overflows {t.dtype}")
     zero = (norms == 0).nonzero()
     if zero.numel():
         raise ValueError(

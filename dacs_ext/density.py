@@ -83,7 +83,7 @@ def density(
     Returns:
         [N] densities, float64 for float64 input and float32 otherwise.
     """
-    z = _checks.features(z, "z", min_rows=2)
+    z = _checks.features(z, "z", min_rows=2, finite=normalized)
     n = z.shape[0]
     buckets = _checks.integer(buckets, "buckets", low=2)
     if buckets % 2:

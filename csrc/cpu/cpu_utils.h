@@ -25,13 +25,14 @@ void to_columns(const scalar_t* rows, int64_t n, int64_t d, int64_t ld, std::vec
   }
 }
 
-// Copies rows [n, d] into tiles [ceil(n / kTile), d, kTile]: each tile's columns
+// Copies rows [n, d] into tiles [padded / kTile, d, kTile]: each tile's columns
 // are one contiguous run, read as a single stream (pass cols = tile start and
-// ld = kTile to pair_tile). Entries past n are zero.
+// ld = kTile to pair_tile). padded >= n is a multiple of kTile; entries past n
+// are zero.
 template <typename scalar_t, typename acc_t>
-void to_tiled_columns(const scalar_t* rows, int64_t n, int64_t d, std::vector<acc_t>& out) {
-  const int64_t tiles = (n + kTile - 1) / kTile;
-  out.assign(tiles * d * kTile, acc_t(0));
+void to_tiled_columns(const scalar_t* rows, int64_t n, int64_t d, int64_t padded,
+                      std::vector<acc_t>& out) {
+  out.assign(padded * d, acc_t(0));
   for (int64_t i = 0; i < n; ++i) {
     acc_t* tile = out.data() + (i / kTile) * d * kTile + i % kTile;
     for (int64_t k = 0; k < d; ++k) tile[k * kTile] = static_cast<acc_t>(rows[i * d + k]);

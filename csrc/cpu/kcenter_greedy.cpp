@@ -65,8 +65,9 @@ void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Te
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
   const int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
+  // Both cover whole blocks, so the sweeps need no tail handling.
   std::vector<acc_t> tiles;
-  cpu::to_tiled_columns(x, n, d, tiles);
+  cpu::to_tiled_columns(x, n, d, blocks * kBlockRows, tiles);
   std::vector<acc_t> dist(blocks * kBlockRows, kExcluded);
   std::copy_n(min_dist.const_data_ptr<acc_t>(), n, dist.begin());
   std::vector<acc_t> maxima(blocks);
