@@ -8,7 +8,7 @@ import torch
 import dacs_ext
 from dacs_ext import reference
 
-from conftest import unit_rows
+from helpers import unit_rows
 
 
 @pytest.mark.parametrize("neighbours", ["back", "both", "none"])

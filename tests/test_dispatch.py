@@ -7,7 +7,7 @@ import torch
 import dacs_ext
 from dacs_ext import ops
 
-from conftest import unit_rows
+from helpers import unit_rows
 
 
 def sample_calls(device, gen):

@@ -7,7 +7,7 @@ import torch
 from dacs_ext import ops
 from dacs_ext.reference import ops as ref
 
-from conftest import tolerance, unit_rows
+from helpers import tolerance, unit_rows
 
 FLOATS = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
 

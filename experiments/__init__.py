@@ -1,0 +1,1 @@
+"""Experiments on real data sets with dacs_ext (for now: the kernel demo)."""

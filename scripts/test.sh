@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: the unit, property and dispatch
+# tests, the CMake build loaded by a test, the nvcc compile check of every .cu
+# (when nvcc exists), and the benchmarks once with timing disabled.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON="${PYTHON:-python3}"
+
+bash scripts/setup.sh
+
+cmake -S . -B cmake-build -DCMAKE_PREFIX_PATH="$("$PYTHON" -c 'import torch; print(torch.utils.cmake_prefix_path)')" >/dev/null
+cmake --build cmake-build -j2 >/dev/null
+export DACS_EXT_CMAKE_LIBRARY="$PWD/cmake-build/libdacs_ext.so"
+
+bash scripts/check_cuda_compile.sh
+
+"$PYTHON" -m pytest -q -p no:cacheprovider --rootdir=. tests --benchmark-disable "$@"

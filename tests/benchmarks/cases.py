@@ -1,0 +1,78 @@
+"""The benchmark cases of the issue: extension and reference on the same inputs.
+
+Each case builds its inputs from a fixed seed and returns a callable per
+implementation, so pytest-benchmark and the peak-memory probe time exactly the
+same work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+
+import dacs_ext
+
+IMPLEMENTATIONS = {"extension": dacs_ext, "reference": dacs_ext.reference}
+
+
+def _features(n: int, d: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+def density(n: int):
+    z = _features(n, 16, 0)
+    rotation = dacs_ext.random_rotation(16, 100, generator=torch.Generator().manual_seed(1))
+    return lambda api: (lambda: api.density(z, 100, rotation=rotation))
+
+
+def kcenter_greedy():
+    unlabeled, labeled = _features(50_000, 16, 2), _features(1_000, 16, 3)
+    return lambda api: (lambda: api.kcenter_greedy(unlabeled, labeled, 1_000))
+
+
+def min_distance():
+    x, y = _features(180_000, 16, 4), _features(5_000, 16, 5)
+    return lambda api: (lambda: api.min_distance(x, y))
+
+
+CASES = {
+    "density-50k": lambda: density(50_000),
+    "density-180k": lambda: density(180_000),
+    "kcenter-50k-1k-1k": kcenter_greedy,
+    "min_distance-180k-5k": min_distance,
+}
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def measure_peak_extra_mb(fn) -> float:
+    """Peak resident memory fn() adds above what the process holds before it, in
+    MiB: the kernel's high-water mark (VmHWM) is reset just before the call."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kib("VmRSS")
+    fn()
+    return max(0.0, (_status_kib("VmHWM") - base) / 1024)
+
+
+def peak_extra_mb(case: str, implementation: str) -> float:
+    """measure_peak_extra_mb of one case, in a fresh interpreter so that nothing
+    cached by earlier calls hides the cost."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = "import cases\nprint(cases.measure_peak_extra_mb(cases.CASES[%r]()(cases.IMPLEMENTATIONS[%r])))\n" % (
+        case,
+        implementation,
+    )
+    # Run from this folder: `cases` imports, and the repository's uncompiled
+    # dacs_ext source tree does not shadow the installed package.
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=here)
+    return float(out.stdout.strip().splitlines()[-1])
