@@ -1,8 +1,8 @@
 // CPU kernel of dacs::chunk_density (Eq. 7-8). Parallel over chunks; each task
 // keeps its chunk and one neighbour chunk transposed to [d, m] in the
 // accumulation type (O(d * N / chunks) memory per thread, never a chunk-by-chunk
-// matrix) and sweeps them with blocks of kRowBlock rows. Pairs inside a chunk
-// are evaluated once and credited to both samples.
+// matrix) and sweeps them with blocks of kRowBlock rows, a tile of columns at a
+// time. Pairs inside a chunk are evaluated once and credited to both samples.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -49,23 +49,30 @@ void to_weights(acc_t (&tile)[kRowBlock][kTile]) {
 }
 
 // Adds to row_sum[r] the Eq. 8 weights of the rows of `block` [kRowBlock, d]
-// against the columns [j0, end) of cols [d, ld]; with col_sum [ld] also credits
-// each column. Columns past the chunk are zero and weigh silu(0) = 0, so tiles
-// need no mask.
-template <typename acc_t>
+// against the columns [j0, end) of cols [d, ld]. Columns past the chunk are zero
+// and weigh silu(0) = 0, so tiles need no mask. kOwnChunk: the block is rows
+// j0.. of the chunk that cols holds; each pair is then evaluated once and also
+// credited to its column in col_sum [ld], and the first tile drops the pairs on
+// and below the block's diagonal (a row with itself, or counted already).
+template <bool kOwnChunk, typename acc_t>
 void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t ld,
                       int64_t j0, int64_t end, acc_t* row_sum, acc_t* col_sum) {
+  static_assert(kRowBlock <= kTile, "the diagonal must fit in the first tile");
   acc_t tile[kRowBlock][kTile];
   // Per-lane partial sums, reduced across lanes once at the end of the sweep.
   acc_t lanes[kRowBlock][kTile] = {};
-  for (; j0 < end; j0 += kTile) {
+  for (const int64_t first = j0; j0 < end; j0 += kTile) {
     cpu::pair_tile<cpu::Pairing::Dot>(block, d, cols, ld, j0, tile);
     to_weights(tile);
+    if (kOwnChunk && j0 == first) {
+      for (int64_t r = 0; r < kRowBlock; ++r)
+        for (int64_t t = 0; t <= r; ++t) tile[r][t] = acc_t(0);
+    }
     for (int64_t r = 0; r < kRowBlock; ++r) {
 #pragma omp simd
       for (int64_t t = 0; t < kTile; ++t) lanes[r][t] += tile[r][t];
     }
-    if (col_sum != nullptr) {
+    if constexpr (kOwnChunk) {
       for (int64_t r = 0; r < kRowBlock; ++r) {
 #pragma omp simd
         for (int64_t t = 0; t < kTile; ++t) col_sum[j0 + t] += tile[r][t];
@@ -98,20 +105,8 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
 
       for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
         const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
-        // Pairs inside the block, then the block against the later rows of the
-        // chunk, crediting both sides: each pair of the chunk is evaluated once.
-        for (int64_t a = 0; a < real; ++a) {
-          for (int64_t b = a + 1; b < real; ++b) {
-            acc_t s = 0;
-            for (int64_t k = 0; k < d; ++k) s += block[a * d + k] * block[b * d + k];
-            const acc_t w = weighted_similarity(s);
-            density[i0 + a] += w;
-            density[i0 + b] += w;
-          }
-        }
         for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
-        accumulate_block(block.data(), d, own.data(), ld, i0 + kRowBlock, m, row_sum,
-                         density.data());
+        accumulate_block<true>(block.data(), d, own.data(), ld, i0, m, row_sum, density.data());
         for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
       }
 
@@ -122,8 +117,8 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
         for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
           const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
           for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
-          accumulate_block<acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum,
-                                  nullptr);
+          accumulate_block<false, acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum,
+                                         nullptr);
           for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
         }
       }
