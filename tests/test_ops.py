@@ -120,6 +120,19 @@ def test_kcenter_greedy_matches_reference_indices(device, gen, metric, n, m, d, 
     assert torch.equal(ops.kcenter_greedy(x, min_dist, budget, metric), ref.kcenter_greedy(x, min_dist, budget, metric))
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_kcenter_greedy_switch_from_lazy_to_eager(device, gen, metric):
+    # 3,000 identical rows, labeled far enough to be picked after a few other
+    # rows: once one is picked, the next step would refresh all the others, so the
+    # CPU kernel switches from its lazy steps to full sweeps.
+    spread = unit_rows(2000, 8, gen=gen, device=device)
+    min_dist = torch.cat([ref.min_distance(spread, spread[:20], metric), torch.zeros(3000, dtype=torch.float64, device=device)])
+    min_dist[2000:] = min_dist[:2000].quantile(0.995)
+    x = torch.cat([spread, -spread[:1].repeat(3000, 1)])
+    got = ops.kcenter_greedy(x, min_dist, 60, metric)
+    assert torch.equal(got, ref.kcenter_greedy(x, min_dist, 60, metric))
+
+
 def replay_greedy(x, min_dist, picks, metric, tol):
     """Checks that every pick was a farthest remaining row (up to tol) in float64."""
     x = x.double()

@@ -1,8 +1,11 @@
-// CPU kernel of dacs::kcenter_greedy (Algorithm 1, lines 7-10). x is copied once
-// into contiguous column tiles so each step's distance update vectorises over
-// samples and streams one run of memory; the update and the per-block maximum
-// are fused into one parallel pass, and the winner (first maximum) is found from
-// the block maxima without a second sweep.
+// CPU kernel of dacs::kcenter_greedy (Algorithm 1, lines 7-10): a lazy greedy
+// (lazy_steps) that touches only the rows that can be the next pick, falling
+// back to an eager sweep of all rows per step (eager_steps) on data where that
+// would not save work. In the eager sweep x is copied once into contiguous
+// column tiles so each step's distance update vectorises over samples and
+// streams one run of memory; the update and the per-block maximum are fused
+// into one parallel pass, and the winner (first maximum) is found from the block
+// maxima without a second sweep.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -59,17 +62,19 @@ acc_t block_max(const acc_t* dist, int64_t i0, int64_t i1) {
   return best;
 }
 
+// Steps [first, budget) of the eager greedy: every step sweeps all rows. dist [n]
+// is each row's distance to the labeled rows and the picks out[0, first),
+// -inf for picked or excluded rows.
 template <typename scalar_t, Metric kMetric>
-void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Tensor& min_dist,
-                           int64_t budget, int64_t* out) {
+void eager_steps(const scalar_t* x, int64_t n, int64_t d, std::vector<at::opmath_type<scalar_t>>& dist,
+                 int64_t first, int64_t budget, int64_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
   const int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
   // Both cover whole blocks, so the sweeps need no tail handling.
   std::vector<acc_t> tiles;
   cpu::to_tiled_columns(x, n, d, blocks * kBlockRows, tiles);
-  std::vector<acc_t> dist(blocks * kBlockRows, kExcluded);
-  std::copy_n(min_dist.const_data_ptr<acc_t>(), n, dist.begin());
+  dist.resize(blocks * kBlockRows, kExcluded);
   std::vector<acc_t> maxima(blocks);
   std::vector<acc_t> center(d);
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -77,7 +82,7 @@ void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Te
       maxima[b] = block_max(dist.data(), b * kBlockRows, (b + 1) * kBlockRows);
   });
 
-  for (int64_t step = 0; step < budget; ++step) {
+  for (int64_t step = first; step < budget; ++step) {
     int64_t best_block = 0;
     for (int64_t b = 1; b < blocks; ++b)
       if (maxima[b] > maxima[best_block]) best_block = b;
@@ -99,6 +104,94 @@ void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Te
                                                   b * kBlockRows, (b + 1) * kBlockRows);
     });
   }
+}
+
+// Lazy greedy: min_dist only ever decreases, so a row's distance to the centers
+// it has already seen is an upper bound of its true one. A max-heap holds the
+// rows by that bound; the top row is brought up to date with the centers picked
+// since it was last looked at, and when it is already up to date it is the
+// farthest row (ties to the lowest index, as in the eager sweep). Typically a
+// step refreshes a few rows instead of sweeping all N. Rows are refreshed with
+// the same pair arithmetic as the sweep, so the picks are the eager ones.
+// Returns the number of steps done; when a step refreshes more than n / 8 rows
+// (data where every new center lowers most rows, e.g. duplicates), it brings
+// every row up to date and returns, for eager_steps to finish.
+template <typename scalar_t, Metric kMetric>
+int64_t lazy_steps(const scalar_t* x, int64_t n, int64_t d,
+                   std::vector<at::opmath_type<scalar_t>>& dist, int64_t budget, int64_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
+  constexpr auto kPairing =
+      kMetric == Metric::Cosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
+  const int64_t ld = budget + kTile;
+  std::vector<acc_t> centers(d * ld, acc_t(0));  // picks as columns [d, ld]
+  std::vector<int64_t> seen(n, 0);               // picks already applied to dist[i]
+
+  // dist[i] lowered by the centers [seen[i], upto).
+  const auto refresh = [&](int64_t i, int64_t upto, acc_t* row) {
+    for (int64_t k = 0; k < d; ++k) row[k] = static_cast<acc_t>(x[i * d + k]);
+    acc_t v = dist[i];
+    acc_t tile[1][kTile];
+    for (int64_t j0 = seen[i]; j0 < upto; j0 += kTile) {
+      cpu::pair_tile<kPairing>(row, d, centers.data(), ld, j0, tile);
+      const int64_t width = std::min(kTile, upto - j0);
+      for (int64_t t = 0; t < width; ++t) {
+        const acc_t candidate = distance_from(tile[0][t], kMetric);
+        v = candidate < v ? candidate : v;
+      }
+    }
+    dist[i] = v;
+    seen[i] = upto;
+  };
+
+  using Entry = std::pair<acc_t, int64_t>;
+  // Heap order: larger distance first, then lower index.
+  const auto lower_priority = [](const Entry& a, const Entry& b) {
+    return a.first < b.first || (a.first == b.first && a.second > b.second);
+  };
+  std::vector<Entry> heap;
+  heap.reserve(n);
+  for (int64_t i = 0; i < n; ++i)
+    if (dist[i] > kExcluded) heap.emplace_back(dist[i], i);  // NaN and -inf never qualify
+  std::make_heap(heap.begin(), heap.end(), lower_priority);
+  std::vector<acc_t> row(d);
+
+  for (int64_t step = 0; step < budget; ++step) {
+    int64_t refreshed = 0;
+    while (true) {
+      TORCH_CHECK(!heap.empty(), "kcenter_greedy: budget ", budget, " exceeds the ", step,
+                  " rows whose min_dist is not -inf");
+      std::pop_heap(heap.begin(), heap.end(), lower_priority);
+      const int64_t i = heap.back().second;
+      if (seen[i] == step) break;
+      if (++refreshed > n / 8) {
+        at::parallel_for(0, n, 256, [&](int64_t i0, int64_t i1) {
+          std::vector<acc_t> buffer(d);
+          for (int64_t r = i0; r < i1; ++r)
+            if (dist[r] > kExcluded) refresh(r, step, buffer.data());
+        });
+        return step;
+      }
+      refresh(i, step, row.data());
+      heap.back().first = dist[i];
+      std::push_heap(heap.begin(), heap.end(), lower_priority);
+    }
+    const int64_t pick = heap.back().second;
+    heap.pop_back();
+    out[step] = pick;
+    dist[pick] = kExcluded;
+    for (int64_t k = 0; k < d; ++k) centers[k * ld + step] = static_cast<acc_t>(x[pick * d + k]);
+  }
+  return budget;
+}
+
+template <typename scalar_t, Metric kMetric>
+void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Tensor& min_dist,
+                           int64_t budget, int64_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  std::vector<acc_t> dist(min_dist.const_data_ptr<acc_t>(), min_dist.const_data_ptr<acc_t>() + n);
+  const int64_t done = lazy_steps<scalar_t, kMetric>(x, n, d, dist, budget, out);
+  if (done < budget) eager_steps<scalar_t, kMetric>(x, n, d, dist, done, budget, out);
 }
 
 at::Tensor kcenter_greedy_cpu(const at::Tensor& x_in, const at::Tensor& min_dist,
