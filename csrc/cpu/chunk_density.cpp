@@ -23,29 +23,35 @@ namespace {
 using cpu::kRowBlock;
 using cpu::kTile;
 
-// Replaces every dot of the tile by its Eq. 8 weight. A float tile of unit-row
-// dots (the usual case) takes the polynomial branch of weighted_similarity for
-// all lanes at once; the branchy form would evaluate both branches per lane.
-template <typename acc_t>
+// Replaces every dot of the tile by its Eq. 8 weight. kInRange: every dot is
+// known to lie within kSiluPolyBound, so float tiles take the polynomial branch
+// of weighted_similarity for all lanes (the branchy form evaluates both).
+template <bool kInRange, typename acc_t>
 void to_weights(acc_t (&tile)[kRowBlock][kTile]) {
-  if constexpr (std::is_same_v<acc_t, float>) {
-    float largest = 0;
-    for (int64_t r = 0; r < kRowBlock; ++r) {
-#pragma omp simd reduction(max : largest)
-      for (int64_t t = 0; t < kTile; ++t) largest = std::max(largest, std::fabs(tile[r][t]));
-    }
-    if (largest <= kSiluPolyBound) {
-      for (int64_t r = 0; r < kRowBlock; ++r) {
-#pragma omp simd
-        for (int64_t t = 0; t < kTile; ++t) tile[r][t] = silu_near_zero(tile[r][t]);
-      }
-      return;
-    }
-  }
   for (int64_t r = 0; r < kRowBlock; ++r) {
 #pragma omp simd
-    for (int64_t t = 0; t < kTile; ++t) tile[r][t] = weighted_similarity(tile[r][t]);
+    for (int64_t t = 0; t < kTile; ++t) {
+      if constexpr (kInRange && std::is_same_v<acc_t, float>) {
+        tile[r][t] = silu_near_zero(tile[r][t]);
+      } else {
+        tile[r][t] = weighted_similarity(tile[r][t]);
+      }
+    }
   }
+}
+
+// Whether every dot of two rows of z [n, d] is within kSiluPolyBound: |z_i . z_j|
+// <= max |z|^2, and float rounding adds at most a factor 1 + d 2^-23 (the bound
+// below allows twice that). True for the unit rows the Python layer passes.
+template <typename scalar_t>
+bool dots_in_poly_range(const scalar_t* z, int64_t n, int64_t d) {
+  float largest = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float sq = 0;
+    for (int64_t k = 0; k < d; ++k) sq += static_cast<float>(z[i * d + k]) * static_cast<float>(z[i * d + k]);
+    largest = std::max(largest, sq);
+  }
+  return largest * (1.0f + static_cast<float>(d) * 0x1p-22f) <= kSiluPolyBound;
 }
 
 // Adds to row_sum[r] the Eq. 8 weights of the rows of `block` [kRowBlock, d]
@@ -54,7 +60,7 @@ void to_weights(acc_t (&tile)[kRowBlock][kTile]) {
 // j0.. of the chunk that cols holds; each pair is then evaluated once and also
 // credited to its column in col_sum [ld], and the first tile drops the pairs on
 // and below the block's diagonal (a row with itself, or counted already).
-template <bool kOwnChunk, typename acc_t>
+template <bool kOwnChunk, bool kInRange, typename acc_t>
 void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t ld,
                       int64_t j0, int64_t end, acc_t* row_sum, acc_t* col_sum) {
   static_assert(kRowBlock <= kTile, "the diagonal must fit in the first tile");
@@ -63,7 +69,7 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
   acc_t lanes[kRowBlock][kTile] = {};
   for (const int64_t first = j0; j0 < end; j0 += kTile) {
     cpu::pair_tile<cpu::Pairing::Dot>(block, d, cols, ld, j0, tile);
-    to_weights(tile);
+    to_weights<kInRange>(tile);
     if (kOwnChunk && j0 == first) {
       for (int64_t r = 0; r < kRowBlock; ++r)
         for (int64_t t = 0; t <= r; ++t) tile[r][t] = acc_t(0);
@@ -86,7 +92,7 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
   }
 }
 
-template <typename scalar_t>
+template <bool kInRange, typename scalar_t>
 void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunks,
                           Neighbours mode, at::opmath_type<scalar_t>* out) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -106,7 +112,7 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
       for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
         const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
         for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
-        accumulate_block<true>(block.data(), d, own.data(), ld, i0, m, row_sum, density.data());
+        accumulate_block<true, kInRange>(block.data(), d, own.data(), ld, i0, m, row_sum, density.data());
         for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
       }
 
@@ -117,7 +123,7 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
         for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
           const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
           for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
-          accumulate_block<false, acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum,
+          accumulate_block<false, kInRange, acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum,
                                          nullptr);
           for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
         }
@@ -135,8 +141,13 @@ at::Tensor chunk_density_cpu(const at::Tensor& z_in, int64_t chunks,
   auto out = at::empty({n}, z.options().dtype(accumulation_dtype(z.scalar_type())));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, z.scalar_type(), "chunk_density_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    chunk_density_kernel<scalar_t>(z.const_data_ptr<scalar_t>(), n, d, chunks, mode,
-                                   out.data_ptr<acc_t>());
+    const scalar_t* zp = z.const_data_ptr<scalar_t>();
+    acc_t* op = out.data_ptr<acc_t>();
+    if (std::is_same_v<acc_t, float> && dots_in_poly_range(zp, n, d)) {
+      chunk_density_kernel<true>(zp, n, d, chunks, mode, op);
+    } else {
+      chunk_density_kernel<false>(zp, n, d, chunks, mode, op);
+    }
   });
   return out;
 }
