@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs every test: the unit, property and dispatch
 # tests, the CMake build loaded by a test, the nvcc compile check of every .cu
-# (when nvcc exists), and the benchmarks once with timing disabled.
+# (when nvcc exists), an AddressSanitizer run of the CPU kernels, and the
+# benchmarks once with timing disabled.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
@@ -13,5 +14,6 @@ cmake --build cmake-build -j2 >/dev/null
 export DACS_EXT_CMAKE_LIBRARY="$PWD/cmake-build/libdacs_ext.so"
 
 bash scripts/check_cuda_compile.sh
+bash scripts/asan_check.sh
 
 "$PYTHON" -m pytest -q -p no:cacheprovider --rootdir=. tests --benchmark-disable "$@"
