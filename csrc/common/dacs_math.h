@@ -20,14 +20,6 @@ HOST_DEVICE int64_t chunk_begin(int64_t c, int64_t n, int64_t chunks) {
   return c * n / chunks;
 }
 
-// The chunk a sorted position belongs to (inverse of chunk_begin).
-HOST_DEVICE int64_t chunk_of(int64_t i, int64_t n, int64_t chunks) {
-  int64_t c = ((i + 1) * chunks - 1) / n;
-  while (chunk_begin(c, n, chunks) > i) --c;
-  while (chunk_begin(c + 1, n, chunks) <= i) ++c;
-  return c;
-}
-
 // The distinct chunks whose samples are neighbours of chunk c (its own chunk
 // excluded). Chunk 0 looks back to chunk chunks-1 (as Reformer does), so every
 // sample sees the same number of chunks. Returns how many were written (0..2).

@@ -145,9 +145,9 @@ int64_t lazy_steps(const scalar_t* x, int64_t n, int64_t d,
   };
 
   using Entry = std::pair<acc_t, int64_t>;
-  // Heap order: larger distance first, then lower index.
+  // Heap order: the argmax order of the sweep (no NaN ever enters the heap).
   const auto lower_priority = [](const Entry& a, const Entry& b) {
-    return a.first < b.first || (a.first == b.first && a.second > b.second);
+    return better_candidate(b.first, b.second, a.first, a.second);
   };
   std::vector<Entry> heap;
   heap.reserve(n);
