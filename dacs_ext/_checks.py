@@ -3,8 +3,9 @@ naming the argument, before any kernel runs."""
 
 from __future__ import annotations
 
+import numbers
+
 import torch
-import torch.nn.functional as F
 
 NEIGHBOURS = ("back", "both", "none")
 METRICS = ("cosine", "euclidean")
@@ -51,8 +52,9 @@ def integer(value, name: str, *, low: int, high: int | None = None) -> int:
     """Checks a Python (or 0-d tensor) integer in [low, high]."""
     if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)  # numpy integers too
     if value < low or (high is not None and value > high):
         bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be in {bounds}, got {value}")

@@ -1,6 +1,5 @@
 """The public functions against their reference twins, and what they promise."""
 
-import math
 
 import pytest
 import torch
@@ -126,3 +125,14 @@ def test_kcenter_greedy_spreads_over_clusters(device, gen):
     x = (centers.repeat_interleave(200, 0) + 0.1 * torch.randn(1000, 8, generator=gen)).to(device)
     picks = dacs_ext.kcenter_greedy(x, None, 5, metric="euclidean", generator=gen)
     assert sorted((picks // 200).tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_integer_arguments_accept_numpy_and_tensor_scalars(gen):
+    import numpy as np
+
+    z = torch.randn(100, 4, generator=gen, dtype=torch.float64)
+    rotation = dacs_ext.random_rotation(4, 10, generator=gen, dtype=torch.float64)
+    want = dacs_ext.density(z, 10, rotation=rotation)
+    assert torch.equal(dacs_ext.density(z, np.int64(10), rotation=rotation), want)
+    assert torch.equal(dacs_ext.density(z, torch.tensor(10), rotation=rotation), want)
+    assert dacs_ext.kcenter_greedy(z, z[:3], np.int32(7)).shape == (7,)
