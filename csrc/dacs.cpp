@@ -45,4 +45,8 @@ TORCH_LIBRARY(dacs, m) {
   // each row's distance to the current centers min_dist [N] (-inf excludes a row)
   // -> int64 [budget].
   m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric) -> Tensor");
+  // Exact Fisher-Jenks breaks of values [N] into `classes` groups -> [classes + 1]
+  // in values' dtype: the minimum, the largest value of each group but the last,
+  // the maximum (jenkspy.jenks_breaks).
+  m.def("natural_breaks(Tensor values, int classes) -> Tensor");
 }

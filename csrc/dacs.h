@@ -30,6 +30,9 @@ Metric check_min_distance_args(const at::Tensor& x, const at::Tensor& y,
 Metric check_kcenter_greedy_args(const at::Tensor& x, const at::Tensor& min_dist,
                                  int64_t budget, c10::string_view metric);
 
+// values [N] floating with N >= classes >= 2 (distinct values are counted by the kernel).
+void check_natural_breaks_args(const at::Tensor& values, int64_t classes);
+
 // Shared pieces of the checks above.
 void check_features(const at::Tensor& t, const char* name);
 Metric parse_metric(c10::string_view metric);

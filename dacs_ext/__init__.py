@@ -6,8 +6,18 @@ it); ``dacs_ext.reference`` is their pure-PyTorch twin.
 
 from . import ops
 from .density import density, random_rotation
+from .groups import density_groups, natural_breaks
 from .kcenter import kcenter_greedy, min_distance
 from . import reference
 
-__all__ = ["ops", "reference", "density", "random_rotation", "min_distance", "kcenter_greedy"]
+__all__ = [
+    "ops",
+    "reference",
+    "density",
+    "random_rotation",
+    "min_distance",
+    "kcenter_greedy",
+    "natural_breaks",
+    "density_groups",
+]
 __version__ = "0.1.0"

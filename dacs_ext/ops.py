@@ -67,8 +67,14 @@ def _(x, min_dist, budget, metric):
     return x.new_empty((budget,), dtype=torch.int64)
 
 
+@torch.library.register_fake("dacs::natural_breaks")
+def _(values, classes):
+    return values.new_empty((classes + 1,))
+
+
 lsh_buckets = torch.ops.dacs.lsh_buckets
 bucket_sort = torch.ops.dacs.bucket_sort
 chunk_density = torch.ops.dacs.chunk_density
 min_distance = torch.ops.dacs.min_distance
 kcenter_greedy = torch.ops.dacs.kcenter_greedy
+natural_breaks = torch.ops.dacs.natural_breaks

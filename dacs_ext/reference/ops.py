@@ -121,3 +121,18 @@ def kcenter_greedy(x: torch.Tensor, min_dist: torch.Tensor, budget: int, metric:
     if budget and bool((picked_values == float("-inf")).any()):
         raise RuntimeError(f"kcenter_greedy: budget {budget} exceeds the rows whose min_dist is not -inf")
     return picks
+
+
+def natural_breaks(values: torch.Tensor, classes: int) -> torch.Tensor:
+    """values [N] -> [classes + 1]: jenkspy's exact (O(N^2)) Fisher-Jenks breaks.
+
+    jenkspy is imported here, so the package itself does not need it."""
+    import jenkspy
+
+    distinct = int(torch.unique(values).numel())
+    if distinct < classes:
+        raise RuntimeError(
+            f"natural_breaks: values must hold at least classes = {classes} distinct values, got {distinct}"
+        )
+    breaks = jenkspy.jenks_breaks(values.detach().double().cpu().numpy(), n_classes=classes)
+    return torch.tensor(breaks, dtype=torch.float64).to(dtype=values.dtype, device=values.device)

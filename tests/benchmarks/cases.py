@@ -38,11 +38,19 @@ def min_distance():
     return lambda api: (lambda: api.min_distance(x, y))
 
 
+def natural_breaks(n: int):
+    values = torch.randn(n, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    return lambda api: (lambda: api.natural_breaks(values, 4))
+
+
 CASES = {
     "density-50k": lambda: density(50_000),
     "density-180k": lambda: density(180_000),
     "kcenter-50k-1k-1k": kcenter_greedy,
     "min_distance-180k-5k": min_distance,
+    # The reference is jenkspy, O(N^2): about 4 s at 50k and 45 s at 180k.
+    "natural_breaks-50k": lambda: natural_breaks(50_000),
+    "natural_breaks-180k": lambda: natural_breaks(180_000),
 }
 
 

@@ -17,7 +17,8 @@ import cases
 def test_benchmark(benchmark, case, implementation):
     fn = cases.CASES[case]()(cases.IMPLEMENTATIONS[implementation])
     benchmark.group = case
-    result = benchmark.pedantic(fn, rounds=1 if implementation == "reference" else 5, warmup_rounds=1, iterations=1)
+    slow = implementation == "reference"
+    result = benchmark.pedantic(fn, rounds=1 if slow else 5, warmup_rounds=0 if slow else 1, iterations=1)
     assert result is not None
     if not benchmark.disabled:
         benchmark.extra_info["peak_extra_mb"] = round(cases.peak_extra_mb(case, implementation), 1)
