@@ -1,7 +1,6 @@
 """natural_breaks against jenkspy (the exact O(N^2) oracle) and density groups."""
 
 import jenkspy
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
