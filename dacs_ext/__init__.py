@@ -8,6 +8,8 @@ from . import ops
 from .density import density, random_rotation
 from .groups import density_groups, natural_breaks
 from .kcenter import kcenter_greedy, min_distance
+from .selection import DACS, expand_and_squeeze, select, split_budget
+from . import nn
 from . import reference
 
 __all__ = [
@@ -19,5 +21,10 @@ __all__ = [
     "kcenter_greedy",
     "natural_breaks",
     "density_groups",
+    "split_budget",
+    "select",
+    "expand_and_squeeze",
+    "DACS",
+    "nn",
 ]
 __version__ = "0.1.0"

@@ -15,6 +15,8 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <parallel/algorithm>
+
 #include <algorithm>
 #include <limits>
 #include <vector>
@@ -23,6 +25,9 @@
 
 namespace dacs {
 namespace {
+
+// Rows below this many are filled in the calling task.
+constexpr int64_t kTaskRows = 4096;
 
 class FisherJenks {
  public:
@@ -49,8 +54,12 @@ class FisherJenks {
     std::vector<std::vector<int64_t>> split(classes, std::vector<int64_t>(n_, 0));
     for (int64_t j = 0; j < n_; ++j) previous[j] = cost(0, j);
     for (int64_t c = 1; c < classes; ++c) {
-      // Rows j >= c can hold c + 1 non-empty groups; the last one starts at s in [c, j].
-      fill(c, n_ - 1, c, n_ - 1, previous, current, split[c]);
+      // Rows j >= c can hold c + 1 non-empty groups; the last one starts at s in
+      // [c, j]. The last row is only read at j = n - 1.
+      const int64_t first_j = c + 1 == classes ? n_ - 1 : c;
+#pragma omp parallel
+#pragma omp single
+      fill(first_j, n_ - 1, c, n_ - 1, previous.data(), current.data(), split[c].data());
       std::swap(previous, current);
     }
     std::vector<double> out(classes + 1);
@@ -67,9 +76,9 @@ class FisherJenks {
 
  private:
   // current[j] for j in [j_lo, j_hi], whose best split lies in [s_lo, s_hi].
-  void fill(int64_t j_lo, int64_t j_hi, int64_t s_lo, int64_t s_hi,
-            const std::vector<double>& previous, std::vector<double>& current,
-            std::vector<int64_t>& split) const {
+  // Pointers, not references: tasks take their variables firstprivate.
+  void fill(int64_t j_lo, int64_t j_hi, int64_t s_lo, int64_t s_hi, const double* previous,
+            double* current, int64_t* split) const {
     if (j_lo > j_hi) return;
     const int64_t j = j_lo + (j_hi - j_lo) / 2;
     double best = std::numeric_limits<double>::infinity();
@@ -84,8 +93,11 @@ class FisherJenks {
     }
     current[j] = best;
     split[j] = best_s;
+    // The halves write disjoint rows: large ones run as parallel tasks.
+#pragma omp task if (j_hi - j_lo > kTaskRows)
     fill(j_lo, j - 1, s_lo, best_s, previous, current, split);
     fill(j + 1, j_hi, best_s, s_hi, previous, current, split);
+#pragma omp taskwait
   }
 
   std::vector<double> x_;
@@ -98,7 +110,7 @@ at::Tensor natural_breaks_cpu(const at::Tensor& values, int64_t classes) {
   const auto as_double = values.to(at::kDouble).contiguous();
   const double* v = as_double.const_data_ptr<double>();
   std::vector<double> sorted(v, v + as_double.numel());
-  std::sort(sorted.begin(), sorted.end());
+  __gnu_parallel::sort(sorted.begin(), sorted.end());  // OpenMP multiway mergesort
   int64_t distinct = 1;
   for (size_t i = 1; i < sorted.size(); ++i) distinct += sorted[i] != sorted[i - 1];
   TORCH_CHECK(distinct >= classes, "natural_breaks: values must hold at least classes = ", classes,

@@ -2,7 +2,7 @@
 
 ``dacs_ext.reference.ops`` holds a twin of every ``torch.ops.dacs`` op; the
 functions here are the public API (``density``, ``min_distance``,
-``kcenter_greedy``, ``natural_breaks``, ``density_groups``) running on those
+``kcenter_greedy``, ``natural_breaks``, ``density_groups``, ``select``) running on those
 twins. Validation and pre-processing are the very code of the fast path, so the
 two differ only in the kernels.
 """
@@ -16,6 +16,7 @@ from ..groups import density_groups as _density_groups
 from ..groups import natural_breaks as _natural_breaks
 from ..kcenter import kcenter_greedy as _kcenter_greedy
 from ..kcenter import min_distance as _min_distance
+from ..selection import select as _select
 from . import ops
 
 density = functools.partial(_density, backend=ops)
@@ -23,5 +24,6 @@ min_distance = functools.partial(_min_distance, backend=ops)
 kcenter_greedy = functools.partial(_kcenter_greedy, backend=ops)
 natural_breaks = functools.partial(_natural_breaks, backend=ops)
 density_groups = functools.partial(_density_groups, backend=ops)
+select = functools.partial(_select, backend=ops)
 
-__all__ = ["ops", "density", "min_distance", "kcenter_greedy", "natural_breaks", "density_groups"]
+__all__ = ["ops", "density", "min_distance", "kcenter_greedy", "natural_breaks", "density_groups", "select"]

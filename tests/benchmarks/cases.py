@@ -43,6 +43,12 @@ def natural_breaks(n: int):
     return lambda api: (lambda: api.natural_breaks(values, 4))
 
 
+def select():
+    """The Repeated-MNIST scale of issue 3: 180,000 unlabeled, 5,000 labeled, d = 16."""
+    unlabeled, labeled = _features(180_000, 16, 7), _features(5_000, 16, 8)
+    return lambda api: (lambda: api.select(unlabeled, labeled, 500, generator=torch.Generator().manual_seed(9)))
+
+
 CASES = {
     "density-50k": lambda: density(50_000),
     "density-180k": lambda: density(180_000),
@@ -51,6 +57,8 @@ CASES = {
     # The reference is jenkspy, O(N^2): about 4 s at 50k and 45 s at 180k.
     "natural_breaks-50k": lambda: natural_breaks(50_000),
     "natural_breaks-180k": lambda: natural_breaks(180_000),
+    # The reference pipeline spends about a minute in jenkspy.
+    "select-180k-5k-500": select,
 }
 
 

@@ -1,0 +1,220 @@
+"""DACS selection (paper Algorithm 1 and section 4.3): density groups, per-group
+budgets, k-center greedy inside each group, and the combination with an
+uncertainty method."""
+
+from __future__ import annotations
+
+import time
+from types import ModuleType
+
+import torch
+
+from . import _checks, ops
+from .density import density as _density
+from .groups import density_groups
+from .kcenter import kcenter_greedy
+
+DEFAULT_EXPAND = 2.0
+"""The paper does not state eta: DACS proposes 2x the budget and uncertainty keeps half."""
+
+
+def split_budget(group_sizes: torch.Tensor, budget: int, temperature: float = 0.25) -> torch.Tensor:
+    """Per-group budgets of Eq. 10 that sum to ``budget`` exactly.
+
+    The ratios are ``softmax((1 - |C_i| / |U|) / temperature)``; ``ratio * budget``
+    is rounded by largest remainder (ties to the lower, sparser group), each quota
+    is capped at its group's size, and what a cap cuts off is split again among
+    the other groups in proportion to their ratios. The paper's floor loses up to
+    ``groups - 1`` samples per cycle; this does not.
+
+    Args:
+        group_sizes: int64 [G] sizes |C_i| (zero allowed).
+        budget: 0 <= budget <= sum of the sizes.
+        temperature: > 0; lower gives the small (sparse) groups more.
+
+    Returns:
+        int64 [G] quotas, each within its group's size, summing to budget.
+    """
+    if not isinstance(group_sizes, torch.Tensor) or group_sizes.dim() != 1 or group_sizes.is_floating_point():
+        raise TypeError("group_sizes must be an int64 tensor [G]")
+    sizes = group_sizes.to(torch.int64).cpu()
+    if bool((sizes < 0).any()):
+        raise ValueError(f"group_sizes must be non-negative, got {sizes.tolist()}")
+    total = int(sizes.sum())
+    budget = _checks.integer(budget, "budget", low=0, high=total)
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    ratios = torch.softmax((1 - sizes.double() / max(total, 1)) / temperature, dim=0)
+    quotas = torch.zeros_like(sizes)
+    remaining = budget
+    while remaining > 0:
+        room = quotas < sizes
+        share = torch.where(room, ratios, torch.zeros_like(ratios))
+        ideal = share / share.sum() * remaining
+        add = ideal.floor().to(torch.int64)
+        left = remaining - int(add.sum())
+        if left:
+            # Largest remainder; the stable sort keeps lower groups first on ties.
+            order = torch.sort(torch.where(room, ideal - add, -1.0), descending=True, stable=True).indices
+            add[order[:left]] += 1
+        wanted = quotas + add
+        quotas = torch.minimum(wanted, sizes)
+        remaining = int((wanted - quotas).sum())
+    return quotas
+
+
+def select(
+    unlabeled: torch.Tensor,
+    labeled: torch.Tensor | None,
+    budget: int,
+    *,
+    buckets: int = 100,
+    groups: int = 4,
+    temperature: float = 0.25,
+    rounds: int = 1,
+    neighbours: str = "back",
+    share_centers: bool = False,
+    generator: torch.Generator | None = None,
+    return_details: bool = False,
+    backend: ModuleType = ops,
+):
+    """Density-aware core-set selection (paper Algorithm 1).
+
+    The unlabeled features are L2-normalised, their LSH density estimated
+    (``dacs_ext.density``), split into density groups by natural breaks
+    (``density_groups``, group 0 the sparsest), the budget split over the groups
+    (``split_budget``), and k-center greedy with the cosine metric picks each
+    group's quota against the labeled rows and the group's own picks (with
+    ``share_centers=True`` also every earlier group's picks).
+
+    Args:
+        unlabeled: [N, d] features of the pool (the auxiliary head's output).
+        labeled: [M, d] features of the labeled rows, or None / [0, d].
+        budget: 0 <= budget <= N samples to pick.
+        buckets, rounds, neighbours: of ``dacs_ext.density``.
+        groups: density groups (h of Eq. 9), >= 2.
+        temperature: tau of Eq. 10, > 0.
+        share_centers: let later groups see earlier groups' picks as centers.
+        generator: source of the LSH rotation and of any random first center.
+        return_details: also return a dict with ``density`` [N], ``groups`` [N],
+            ``quotas`` [G] and ``seconds`` per stage.
+        backend: ``dacs_ext.ops`` or ``dacs_ext.reference.ops``.
+
+    Returns:
+        int64 [budget] distinct indices into ``unlabeled`` (group by group, in
+        pick order), and the details dict when asked for.
+    """
+    timings = {}
+    start = time.perf_counter()
+    x = _checks.features(unlabeled, "unlabeled", finite=False)
+    n = x.shape[0]
+    budget = _checks.integer(budget, "budget", low=0, high=n)
+    if labeled is not None:
+        labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
+        labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
+    if not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    x = _checks.unit_rows(x, "unlabeled")
+    timings["prepare"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    dens = _density(x, buckets, rounds=rounds, neighbours=neighbours, generator=generator, normalized=True, backend=backend)
+    timings["density"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    group_ids = density_groups(dens, groups, backend=backend)
+    sizes = torch.bincount(group_ids, minlength=groups).cpu()
+    quotas = split_budget(sizes, budget, temperature)
+    timings["groups"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    picks = []
+    for g in range(groups):
+        if int(quotas[g]) == 0:
+            continue
+        members = (group_ids == g).nonzero().squeeze(1)
+        centers = [labeled] if labeled is not None else []
+        if share_centers:
+            centers += [x[p] for p in picks]
+        centers = torch.cat(centers) if centers else None
+        chosen = kcenter_greedy(x[members], centers, int(quotas[g]), metric="cosine", generator=generator, backend=backend)
+        picks.append(members[chosen])
+    result = torch.cat(picks) if picks else torch.empty(0, dtype=torch.int64, device=x.device)
+    timings["kcenter"] = time.perf_counter() - start
+    if not return_details:
+        return result
+    return result, {"density": dens, "groups": group_ids, "quotas": quotas, "seconds": timings}
+
+
+def expand_and_squeeze(candidates: torch.Tensor, uncertainty: torch.Tensor, budget: int) -> torch.Tensor:
+    """Section 4.3: keep the ``budget`` most uncertain of DACS's candidates.
+
+    Args:
+        candidates: int64 [C] distinct pool indices proposed by DACS (C >= budget).
+        uncertainty: [N] uncertainty score of every pool sample (higher = more
+            uncertain), e.g. a predicted loss or an entropy.
+        budget: 0 <= budget <= C.
+
+    Returns:
+        int64 [budget] of ``candidates``, most uncertain first (ties keep the
+        candidates' order).
+    """
+    if not isinstance(candidates, torch.Tensor) or candidates.dim() != 1 or candidates.is_floating_point():
+        raise TypeError("candidates must be an int64 tensor [C] of pool indices")
+    if not isinstance(uncertainty, torch.Tensor) or uncertainty.dim() != 1 or not uncertainty.is_floating_point():
+        raise TypeError("uncertainty must be a floating tensor [N] over the pool")
+    budget = _checks.integer(budget, "budget", low=0, high=candidates.numel())
+    if candidates.numel() and (int(candidates.min()) < 0 or int(candidates.max()) >= uncertainty.numel()):
+        raise ValueError(f"candidates must index the {uncertainty.numel()} uncertainty scores")
+    _checks.all_finite(uncertainty, "uncertainty")
+    scores = uncertainty.to(candidates.device)[candidates]
+    order = torch.sort(scores, descending=True, stable=True).indices
+    return candidates[order[:budget]]
+
+
+class DACS:
+    """Density-aware core-set as an acquisition strategy object.
+
+    ``DACS(buckets=100, groups=4, temperature=0.25).select(unlabeled, labeled,
+    budget)`` is ``dacs_ext.select`` with these settings. With ``expand=eta`` and
+    an ``uncertainty`` [N] passed to ``select``, DACS proposes ``round(eta *
+    budget)`` candidates (capped at the pool) and ``expand_and_squeeze`` keeps the
+    ``budget`` most uncertain (section 4.3; default eta when combined:
+    ``DEFAULT_EXPAND`` = 2).
+    """
+
+    def __init__(
+        self,
+        buckets: int = 100,
+        groups: int = 4,
+        temperature: float = 0.25,
+        *,
+        rounds: int = 1,
+        neighbours: str = "back",
+        share_centers: bool = False,
+        expand: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if expand is not None and not (isinstance(expand, (int, float)) and expand >= 1):
+            raise ValueError(f"expand must be a number >= 1, got {expand!r}")
+        self.options = dict(
+            buckets=buckets, groups=groups, temperature=temperature, rounds=rounds,
+            neighbours=neighbours, share_centers=share_centers,
+        )
+        self.expand = expand
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"DACS({options}, expand={self.expand!r})"
+
+    def select(self, unlabeled, labeled, budget, uncertainty=None, *, return_details=False):
+        """Indices into ``unlabeled`` [budget]; see ``dacs_ext.select``."""
+        if uncertainty is None:
+            return select(unlabeled, labeled, budget, generator=self.generator, return_details=return_details, **self.options)
+        eta = self.expand if self.expand is not None else DEFAULT_EXPAND
+        proposed = min(unlabeled.shape[0], int(round(eta * budget)))
+        out = select(unlabeled, labeled, proposed, generator=self.generator, return_details=return_details, **self.options)
+        candidates, details = out if return_details else (out, None)
+        chosen = expand_and_squeeze(candidates, uncertainty, budget)
+        return (chosen, details) if return_details else chosen
