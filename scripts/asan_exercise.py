@@ -31,6 +31,15 @@ for n, d in [(2, 1), (3, 5), (37, 16), (100, 33), (1000, 16), (4100, 8), (5000, 
                 ops.kcenter_greedy(z, inf, n, metric); count += 1
                 nan = md.clone(); nan[::2] = float("nan")
                 ops.kcenter_greedy(z, nan, n // 2, metric)
+for n in (2, 3, 17, 1000, 5000):
+    for classes in (2, 3, 7):
+        if classes > n:
+            continue
+        ties = torch.randint(0, 3 * classes, (n,), generator=g).double()
+        ties[:classes] = torch.arange(classes) * 100.0  # enough distinct values
+        for values in (torch.randn(n, generator=g, dtype=torch.float64), ties, ties.float()):
+            ops.natural_breaks(values, classes)
+            count += 1
 dup = torch.nn.functional.normalize(torch.randn(50, 6, generator=g)).repeat(100, 1)
 ops.kcenter_greedy(dup, torch.full((5000,), float("inf")), 200, "cosine")
 ops.kcenter_greedy(dup, ops.min_distance(dup, dup[:3], "euclidean"), 200, "euclidean")
