@@ -61,6 +61,13 @@ def integer(value, name: str, *, low: int, high: int | None = None) -> int:
     return value
 
 
+def positive(value, name: str) -> float:
+    """Checks a real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
 def choice(value, name: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")

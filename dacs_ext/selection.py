@@ -42,8 +42,7 @@ def split_budget(group_sizes: torch.Tensor, budget: int, temperature: float = 0.
         raise ValueError(f"group_sizes must be non-negative, got {sizes.tolist()}")
     total = int(sizes.sum())
     budget = _checks.integer(budget, "budget", low=0, high=total)
-    if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    temperature = _checks.positive(temperature, "temperature")
     ratios = torch.softmax((1 - sizes.double() / max(total, 1)) / temperature, dim=0)
     quotas = torch.zeros_like(sizes)
     remaining = budget
@@ -112,8 +111,7 @@ def select(
     if labeled is not None:
         labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
         labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
-    if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
+    _checks.positive(temperature, "temperature")  # before the density work
     x = _checks.unit_rows(x, "unlabeled")
     timings["prepare"] = time.perf_counter() - start
 
