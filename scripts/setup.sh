@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine: torch (the pinned CPU wheel unless a torch is already
-# installed, e.g. a CUDA build on a GPU machine), the Python tools, and dacs_ext
-# itself, compiled against that torch.
+# installed, e.g. a CUDA build on a GPU machine), the Python tools, dacs_ext
+# itself, compiled against that torch, and the Fashion-MNIST data.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
@@ -13,3 +13,9 @@ fi
 # Editable: the compiled library lands in the checkout, so `python -m ...` from
 # here imports the built package rather than an uncompiled source tree.
 "$PYTHON" -m pip install -q --no-build-isolation -e .
+
+# Fashion-MNIST for the Repeated-MNIST task (Debian's dataset-fashion-mnist).
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) ||
+    echo "setup: could not install dataset-fashion-mnist; the Repeated-MNIST task will need --data-dir" >&2
+fi
