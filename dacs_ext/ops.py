@@ -13,6 +13,8 @@ import os
 
 import torch
 
+from ._checks import accumulation_dtype
+
 _REBUILD = "rebuild it with `pip install --no-build-isolation --force-reinstall .` in the dacs_ext source tree"
 
 
@@ -38,10 +40,6 @@ def _load_library() -> bool:
 WITH_CUDA = _load_library()
 
 
-def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 @torch.library.register_fake("dacs::lsh_buckets")
 def _(z, rotation):
     return z.new_empty((rotation.shape[0], z.shape[0]), dtype=torch.int64)
@@ -54,12 +52,12 @@ def _(buckets, num_buckets):
 
 @torch.library.register_fake("dacs::chunk_density")
 def _(z_sorted, chunks, neighbours):
-    return z_sorted.new_empty((z_sorted.shape[0],), dtype=_accumulation_dtype(z_sorted.dtype))
+    return z_sorted.new_empty((z_sorted.shape[0],), dtype=accumulation_dtype(z_sorted.dtype))
 
 
 @torch.library.register_fake("dacs::min_distance")
 def _(x, y, metric):
-    return x.new_empty((x.shape[0],), dtype=_accumulation_dtype(x.dtype))
+    return x.new_empty((x.shape[0],), dtype=accumulation_dtype(x.dtype))
 
 
 @torch.library.register_fake("dacs::kcenter_greedy")
