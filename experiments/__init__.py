@@ -1,1 +1,2 @@
-"""Experiments on real data sets with dacs_ext (for now: the kernel demo)."""
+"""The paper's experiments with dacs_ext: tasks, the command line (``python -m
+experiments run|report``), and the kernel demo (``python -m experiments.demo``)."""

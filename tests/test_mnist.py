@@ -1,43 +1,14 @@
 """The MNIST idx loader on small files written here (gz and raw), corrupt files,
 and Repeated-MNIST's construction."""
 
-import gzip
 import os
-import struct
 
 import numpy as np
 import pytest
 import torch
 
 from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, load_mnist, read_idx, repeated_mnist
-
-
-def idx_bytes(array, magic):
-    return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()
-
-
-def write(path, payload, compress):
-    if compress:
-        path += ".gz"
-        with gzip.open(path, "wb") as f:
-            f.write(payload)
-    else:
-        with open(path, "wb") as f:
-            f.write(payload)
-    return path
-
-
-def make_dataset(directory, n_train=12, n_test=5, compress=True, seed=0):
-    rng = np.random.default_rng(seed)
-    parts = {
-        "train-images-idx3-ubyte": (rng.integers(0, 256, (n_train, 28, 28)), IMAGES_MAGIC),
-        "train-labels-idx1-ubyte": (rng.integers(0, 10, n_train), LABELS_MAGIC),
-        "t10k-images-idx3-ubyte": (rng.integers(0, 256, (n_test, 28, 28)), IMAGES_MAGIC),
-        "t10k-labels-idx1-ubyte": (rng.integers(0, 10, n_test), LABELS_MAGIC),
-    }
-    for name, (array, magic) in parts.items():
-        write(os.path.join(directory, name), idx_bytes(array, magic), compress)
-    return parts
+from helpers import idx_bytes, make_dataset, write
 
 
 @pytest.mark.parametrize("compress", [True, False])

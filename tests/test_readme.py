@@ -15,3 +15,15 @@ def test_readme_example_runs():
     assert namespace["picks"].shape == (500,)
     assert namespace["centers"].shape == (1000,)
     assert namespace["dens"].shape == (180_000,)
+
+
+def test_readme_active_learning_example_runs(capsys):
+    text = open(os.path.join(ROOT, "README.md")).read()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 2, "README.md has no active-learning example"
+    namespace = {}
+    exec(compile(blocks[1], "README.md", "exec"), namespace)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["random", "coreset", "dacs", "least-confident"]
+    assert [r["labeled"] for r in namespace["records"]] == [40, 80, 120]
+    assert namespace["records"][-1]["accuracy"] > 0.8  # separable blobs

@@ -1,0 +1,162 @@
+"""The active-learning loop (paper 5.1): train on the labeled set, evaluate,
+embed the pool, acquire, label; repeat. Resumable after every cycle."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .files import atomic_save, atomic_write_jsonl
+from .model import AuxModel
+from .strategies import PoolState, Strategy, check_selection
+from .training import TrainConfig, embed, evaluate, train_model
+
+CHECKPOINT, CYCLES = "checkpoint.pt", "cycles.jsonl"
+CHECKPOINT_FORMAT = 1
+# Independent random streams of a trial, each keyed by (seed, stream, cycle).
+_INITIAL, _MODEL, _SHUFFLE, _ACQUIRE = range(4)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """``initial`` random labels, then ``budget`` more per cycle, for
+    ``measurements`` trainings in all (the paper's tables have 10). With
+    ``warm_start`` each cycle keeps training the previous cycle's model instead
+    of a fresh initialisation (the paper, after LearnLoss, starts fresh)."""
+
+    initial: int = 500
+    budget: int = 500
+    measurements: int = 10
+    warm_start: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("initial", "budget", "measurements"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+
+    def final_labeled(self) -> int:
+        return self.initial + self.budget * (self.measurements - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def derived_seed(seed: int, stream: int, cycle: int = 0) -> int:
+    """A 63-bit seed for one random stream of one cycle of a trial."""
+    return int(np.random.SeedSequence([seed, stream, cycle]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _generator(seed: int, stream: int, cycle: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(derived_seed(seed, stream, cycle))
+
+
+def initial_labels(pool_size: int, initial: int, seed: int) -> torch.Tensor:
+    """int64 [initial] random pool indices: the same for every method of a trial."""
+    return torch.randperm(pool_size, generator=_generator(seed, _INITIAL))[:initial]
+
+
+def run_trial(
+    strategy: Strategy,
+    make_model: Callable[[], AuxModel],
+    pool_x: torch.Tensor,
+    pool_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    loop: LoopConfig,
+    train: TrainConfig,
+    *,
+    seed: int,
+    directory: str | None = None,
+    progress: bool = False,
+    description: str = "",
+    on_cycle: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """One trial of one strategy.
+
+    Args:
+        strategy: picks ``loop.budget`` pool indices per cycle.
+        make_model: builds a freshly initialised model (called under a seed
+            derived from ``seed`` and the cycle, so every method of a trial
+            trains from the same initialisations).
+        pool_x: [N, ...] pool inputs; pool_y: int64 [N] labels, revealed as acquired.
+        test_x: [T, ...] test inputs; test_y: int64 [T].
+        seed: the trial's seed; the initial labeled set, the initialisations,
+            the batch order and the strategy's randomness all derive from it.
+        directory: where ``checkpoint.pt`` and ``cycles.jsonl`` go after every
+            cycle (atomically); a checkpoint already there is resumed from.
+        on_cycle: called with each cycle's record after it is saved.
+
+    Returns:
+        one record per measurement: ``cycle``, ``labeled`` (count trained on),
+        ``proportion`` (of the pool), ``accuracy`` (0-1 on the test set),
+        ``train_seconds``, ``embed_seconds``, ``select_seconds`` (of the
+        acquisition after this training; 0 for the last), ``wall_seconds``,
+        ``final_loss``.
+    """
+    n = pool_x.shape[0]
+    if pool_y.shape[0] != n or test_x.shape[0] != test_y.shape[0]:
+        raise ValueError(f"inputs and labels disagree: pool {n} vs {pool_y.shape[0]}, test {test_x.shape[0]} vs {test_y.shape[0]}")
+    if loop.final_labeled() > n:
+        raise ValueError(f"the loop labels {loop.final_labeled()} samples in all but the pool has {n}")
+    device = pool_x.device
+
+    records, order, model_state = [], initial_labels(n, loop.initial, seed), None
+    path = os.path.join(directory, CHECKPOINT) if directory else None
+    if path and os.path.exists(path):
+        state = torch.load(path, weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise RuntimeError(f"{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        records, order, model_state = state["records"], state["labeled"], state["model_state"]
+        atomic_write_jsonl(records, os.path.join(directory, CYCLES))  # in case the kill fell between the two writes
+
+    bar = tqdm(total=loop.measurements, initial=len(records), desc=description or strategy.name, disable=not progress)
+    for cycle in range(len(records), loop.measurements):
+        start = time.perf_counter()
+        labeled = torch.zeros(n, dtype=torch.bool)
+        labeled[order] = True
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derived_seed(seed, _MODEL, cycle))
+            model = make_model().to(device)
+        if loop.warm_start and model_state is not None:
+            model.load_state_dict(model_state)
+        train_start = time.perf_counter()
+        rows = order.to(device)
+        final_loss = train_model(
+            model, pool_x[rows], pool_y[rows], train, _generator(seed, _SHUFFLE, cycle), progress=progress, description=f"cycle {cycle}"
+        )
+        train_seconds = time.perf_counter() - train_start
+        accuracy = evaluate(model, test_x, test_y)
+
+        embed_seconds = select_seconds = 0.0
+        if cycle + 1 < loop.measurements:
+            embed_start = time.perf_counter()
+            outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
+            pool = PoolState(labeled.to(device), outputs, _generator(seed, _ACQUIRE, cycle), cycle)
+            select_start = time.perf_counter()
+            embed_seconds = select_start - embed_start
+            picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))
+            select_seconds = time.perf_counter() - select_start
+            order = torch.cat([order, picked.cpu()])
+        records.append(
+            dict(
+                cycle=cycle, labeled=int(labeled.sum()), proportion=int(labeled.sum()) / n, accuracy=accuracy,
+                train_seconds=train_seconds, embed_seconds=embed_seconds, select_seconds=select_seconds,
+                wall_seconds=time.perf_counter() - start, final_loss=final_loss,
+            )
+        )
+        model_state = {k: v.cpu() for k, v in model.state_dict().items()} if loop.warm_start else None
+        if directory:
+            atomic_save(dict(format=CHECKPOINT_FORMAT, records=records, labeled=order, model_state=model_state), path)
+            atomic_write_jsonl(records, os.path.join(directory, CYCLES))
+        bar.update(1)
+        bar.set_postfix(labeled=records[-1]["labeled"], accuracy=f"{accuracy:.3f}")
+        if on_cycle is not None:
+            on_cycle(records[-1])
+    bar.close()
+    return records

@@ -1,0 +1,160 @@
+"""Acquisition strategies: given the pool state, pick ``budget`` unlabeled samples.
+
+A strategy names in ``requires`` which model outputs it needs over the whole
+pool (fields of ``ModelOutput``: ``"features"``, ``"aux_features"``,
+``"logits"``, ``"aux_logits"``; a model with more outputs, e.g. a loss
+predictor, adds more), and the loop computes only those. Later strategies
+(LearnLoss, NCE-Net, CDAL and their DACS combinations) plug in the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+import torch
+
+from .. import _checks
+from ..kcenter import kcenter_greedy
+from ..selection import DACS
+
+
+@dataclass
+class PoolState:
+    """The pool as a strategy sees it at one cycle.
+
+    Attributes:
+        labeled: bool [N], True where the label is known.
+        outputs: model outputs over every pool row, each [N, ...], keyed by the
+            names the strategy required.
+        generator: CPU generator for any randomness of this cycle's selection.
+        cycle: index of the cycle (0 = the initial labeled set).
+    """
+
+    labeled: torch.Tensor
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    generator: torch.Generator = field(default_factory=torch.Generator)
+    cycle: int = 0
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.outputs:
+            raise KeyError(f"the pool state has no {name!r}; a strategy must list it in `requires` (has: {sorted(self.outputs)})")
+        return self.outputs[name]
+
+    def unlabeled_indices(self) -> torch.Tensor:
+        """int64 [N - M] pool indices without a label, ascending."""
+        return (~self.labeled).nonzero().squeeze(1)
+
+    def labeled_indices(self) -> torch.Tensor:
+        """int64 [M] pool indices with a label, ascending."""
+        return self.labeled.nonzero().squeeze(1)
+
+
+class Strategy:
+    """Base class. ``select(pool, budget)`` returns int64 [budget] distinct pool
+    indices that are not labeled (the loop checks this)."""
+
+    name = "strategy"
+    requires: tuple[str, ...] = ()
+
+    def select(self, pool: PoolState, budget: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def check_selection(strategy: Strategy, pool: PoolState, budget: int, picked) -> torch.Tensor:
+    """The loop's guard: ``picked`` must be ``budget`` distinct unlabeled pool indices."""
+    where = f"strategy {strategy.name!r}"
+    if not isinstance(picked, torch.Tensor) or picked.dim() != 1 or picked.is_floating_point() or picked.dtype == torch.bool:
+        raise TypeError(f"{where} must return an integer tensor [budget], got {picked!r:.80}")
+    picked = picked.to(torch.int64)
+    n = pool.labeled.numel()
+    if picked.numel() != budget:
+        raise RuntimeError(f"{where} returned {picked.numel()} indices for a budget of {budget}")
+    if picked.numel() and (int(picked.min()) < 0 or int(picked.max()) >= n):
+        raise RuntimeError(f"{where} returned indices outside the pool of {n}")
+    if torch.unique(picked).numel() != picked.numel():
+        raise RuntimeError(f"{where} returned duplicate indices")
+    if bool(pool.labeled[picked.to(pool.labeled.device)].any()):
+        raise RuntimeError(f"{where} returned already labeled indices")
+    return picked
+
+
+class Random(Strategy):
+    """Uniform sampling without replacement from the unlabeled pool."""
+
+    name = "random"
+
+    def select(self, pool: PoolState, budget: int) -> torch.Tensor:
+        candidates = pool.unlabeled_indices()
+        order = torch.randperm(candidates.numel(), generator=pool.generator)[:budget]
+        return candidates[order.to(candidates.device)]
+
+
+class CoreSet(Strategy):
+    """Core-set (Sener & Savarese, 2018): greedy k-center, Euclidean, on the
+    backbone's penultimate features, with the labeled rows as the first centers."""
+
+    name = "coreset"
+    requires = ("features",)
+
+    def select(self, pool: PoolState, budget: int) -> torch.Tensor:
+        features = pool["features"]
+        unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
+        picks = kcenter_greedy(
+            features[unlabeled], features[labeled], budget, metric="euclidean", generator=pool.generator
+        )
+        return unlabeled[picks]
+
+
+class DACSStrategy(Strategy):
+    """DACS (paper section 4, Algorithm 1) on the normalised auxiliary features:
+    LSH density, density groups by natural breaks, per-group k-center (cosine).
+
+    Keyword arguments are those of ``dacs_ext.DACS`` (buckets=100, groups=4,
+    temperature=0.25 as in the paper, ...); ``expand`` is for the combinations
+    with an uncertainty method, which pass ``uncertainty`` to ``acquire``.
+    """
+
+    name = "dacs"
+    requires = ("aux_features",)
+
+    def __init__(self, **options) -> None:
+        self.dacs = DACS(**options)
+        if options.get("share_centers"):
+            self.name = "dacs-shared"
+
+    def __repr__(self) -> str:
+        return f"DACSStrategy({self.dacs!r})"
+
+    def acquire(self, pool: PoolState, budget: int, uncertainty: torch.Tensor | None = None) -> torch.Tensor:
+        """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool."""
+        z = pool["aux_features"]
+        unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
+        self.dacs.generator = pool.generator
+        score = uncertainty[unlabeled] if uncertainty is not None else None
+        return unlabeled[self.dacs.select(z[unlabeled], z[labeled], budget, score)]
+
+    def select(self, pool: PoolState, budget: int) -> torch.Tensor:
+        return self.acquire(pool, budget)
+
+
+STRATEGIES: dict[str, Callable[..., Strategy]] = {
+    "random": Random,
+    "coreset": CoreSet,
+    "dacs": DACSStrategy,
+    # Algorithm 1 lets each density group's k-center see only the labeled rows
+    # and its own picks; with shared centers a group also sees the earlier
+    # groups' picks, so two near-copies that the noisy density put in different
+    # groups are not both picked in one cycle.
+    "dacs-shared": partial(DACSStrategy, share_centers=True),
+}
+
+
+def make_strategy(name: str, **options) -> Strategy:
+    """A strategy by its command-line name (``STRATEGIES``' keys)."""
+    _checks.choice(name, "method", tuple(STRATEGIES))
+    return STRATEGIES[name](**options)

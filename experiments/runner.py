@@ -1,0 +1,115 @@
+"""``python -m experiments run``: every method x trial of a task, resumable.
+
+Layout of a run directory::
+
+    config.json                      what was run (checked again on --resume)
+    <method>/trial-<k>/cycles.jsonl  one JSON line per cycle
+    <method>/trial-<k>/checkpoint.pt labeled indices, records (and the model with --warm-start)
+    results.md, accuracy.png         the table and the plot (``report``)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+
+import torch
+
+import dacs_ext
+from dacs_ext.al import STRATEGIES, make_strategy, run_trial
+from dacs_ext.al.files import atomic_write_json
+
+from .tasks import all_tasks
+
+CONFIG = "config.json"
+
+
+class RunError(Exception):
+    """A run that cannot start as asked (its message says why)."""
+
+
+def trial_directory(out: str, method: str, trial: int) -> str:
+    return os.path.join(out, method, f"trial-{trial}")
+
+
+def build_config(task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool) -> dict:
+    tasks = all_tasks()
+    if task not in tasks:
+        raise RunError(f"--task must be one of {', '.join(tasks)}, got {task!r}")
+    spec = tasks[task]
+    if preset not in spec.presets:
+        raise RunError(f"--preset must be one of {', '.join(spec.presets)}, got {preset!r}")
+    unknown = [m for m in methods if m not in STRATEGIES]
+    if unknown or not methods:
+        raise RunError(f"--methods must be a comma-separated list of {', '.join(STRATEGIES)}, got {','.join(methods)!r}")
+    if len(set(methods)) != len(methods):
+        raise RunError(f"--methods lists a method twice: {','.join(methods)}")
+    if not isinstance(trials, int) or trials < 1:
+        raise RunError(f"--trials must be >= 1, got {trials}")
+    chosen = spec.presets[preset].to_dict()
+    chosen["loop"]["warm_start"] = warm_start
+    return dict(
+        task=task, methods=methods, trials=trials, preset=preset, seed=seed,
+        data_dir=os.path.abspath(data_dir or spec.default_data_dir), protocol=chosen,
+    )
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} vCPU"
+    except OSError:
+        pass
+    return f"{platform.machine()}, {os.cpu_count()} vCPU"
+
+
+def environment(device: torch.device) -> dict:
+    return dict(
+        torch=torch.__version__, dacs_ext=dacs_ext.__version__, threads=torch.get_num_threads(),
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+    )
+
+
+def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
+    path = os.path.join(out, CONFIG)
+    if os.path.exists(path):
+        if not resume:
+            raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        with open(path) as f:
+            stored = json.load(f)
+        differ = sorted(k for k in config if stored.get(k) != config[k])
+        if differ == ["methods"] and set(stored["methods"]) <= set(config["methods"]):
+            # Adding methods to a finished comparison: every method-trial is
+            # seeded on its own, so the new ones run as if they had been there.
+            atomic_write_json(dict(stored, methods=config["methods"]), path)
+            return
+        if differ:
+            raise RunError(f"--resume with different settings than {path}: {', '.join(differ)}")
+        return
+    atomic_write_json(dict(config, environment=environment(device)), path)
+
+
+def run(
+    out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
+    resume: bool = False, warm_start: bool = False, device: str = "cpu", progress: bool = True,
+) -> None:
+    """Runs (or resumes) every method for every trial; trial k uses seed + k."""
+    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda: no CUDA device is available")
+    prepare(out, config, resume, dev)
+    spec, chosen = all_tasks()[task], all_tasks()[task].presets[preset]
+    loop = dataclasses.replace(chosen.loop, warm_start=warm_start)
+    pool_x, pool_y, test_x, test_y = (t.to(dev) for t in spec.load(config["data_dir"], chosen))
+    for trial in range(trials):
+        for method in methods:
+            run_trial(
+                make_strategy(method), spec.make_model, pool_x, pool_y, test_x, test_y, loop, chosen.train,
+                seed=seed + trial, directory=trial_directory(out, method, trial), progress=progress,
+                description=f"{method} trial {trial + 1}/{trials}",
+            )

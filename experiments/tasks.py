@@ -1,0 +1,41 @@
+"""What the command line needs to know about a task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from dacs_ext.al import AuxModel, LoopConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A protocol: the loop, the training, and optional caps on the training
+    and test images used (None: all)."""
+
+    loop: LoopConfig
+    train: TrainConfig
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    def to_dict(self) -> dict:
+        return dict(loop=self.loop.to_dict(), train=self.train.to_dict(), train_limit=self.train_limit, test_limit=self.test_limit)
+
+
+@dataclass(frozen=True)
+class Task:
+    """``load(data_dir, preset)`` gives (pool_x, pool_y, test_x, test_y);
+    ``make_model()`` a freshly initialised model."""
+
+    name: str
+    title: str
+    presets: dict[str, Preset]
+    default_data_dir: str
+    load: Callable
+    make_model: Callable[[], AuxModel]
+
+
+def all_tasks() -> dict[str, Task]:
+    from . import rmnist
+
+    return {task.name: task for task in (rmnist.TASK,)}

@@ -1,0 +1,145 @@
+"""The experiment command line end to end: the smoke preset, resume after a
+kill, the table and the plot, and the errors a user can run into."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dacs_ext.al.files import read_jsonl
+from experiments.__main__ import main
+from experiments.report import markdown, summarize
+from helpers import make_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHODS = ("random", "coreset", "dacs")
+TIMES = ("train_seconds", "embed_seconds", "select_seconds", "wall_seconds")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("mnist")
+    make_dataset(str(directory), n_train=300, n_test=200, learnable=True)
+    return str(directory)
+
+
+def smoke(out, data_dir, *extra, trials=2):
+    return ["run", "--preset", "smoke", "--trials", str(trials), "--out", str(out), "--data-dir", data_dir, "--no-progress", *extra]
+
+
+def records_of(out, method, trial):
+    return [{k: v for k, v in r.items() if k not in TIMES} for r in read_jsonl(os.path.join(out, method, f"trial-{trial}", "cycles.jsonl"))]
+
+
+def test_smoke_run_end_to_end(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    assert main(smoke(out, data_dir)) == 0
+    printed = capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["methods"] == list(METHODS) and config["preset"] == "smoke" and config["trials"] == 2
+    assert config["protocol"]["loop"] == dict(initial=20, budget=20, measurements=3, warm_start=False)
+    assert config["environment"]["threads"] >= 1
+    for method in METHODS:
+        for trial in range(2):
+            rows = records_of(str(out), method, trial)
+            assert [r["labeled"] for r in rows] == [20, 40, 60]
+            assert [r["proportion"] for r in rows] == [20 / 600, 40 / 600, 60 / 600]  # the preset's 200 images x 3 copies
+            assert rows[-1]["accuracy"] > 0.5  # chance is 0.1 on this learnable data
+    table = (out / "results.md").read_text()
+    assert table in printed and str(out / "accuracy.png") in printed
+    for name in ("Random", "Core-set", "DACS"):
+        assert f"| {name} |" in table
+    assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Every method of a trial starts from the same labels and initialisation.
+    assert len({records_of(str(out), m, 0)[0]["accuracy"] for m in METHODS}) == 1
+
+
+def test_report_statistics():
+    config = dict(task="t", preset="p", trials=2, seed=0)
+    rec = lambda c, a: dict(cycle=c, labeled=10 * (c + 1), proportion=(c + 1) / 100, accuracy=a, wall_seconds=2.0,
+                            train_seconds=1.0, embed_seconds=0.5, select_seconds=0.5)
+    runs = {"random": [[rec(0, 0.5), rec(1, 0.6)], [rec(0, 0.7), rec(1, 0.8)]], "dacs": [[rec(0, 0.5), rec(1, 0.9)], [rec(0, 0.7)]]}
+    table = summarize(runs)
+    assert table["random"][0]["mean"] == pytest.approx(60.0) and table["random"][0]["std"] == pytest.approx(14.142135, rel=1e-6)
+    assert table["dacs"][1] == dict(labeled=20, proportion=0.02, mean=pytest.approx(90.0), std=0.0, trials=1)
+    text = markdown(config, runs)
+    assert "| Random | **60.0 ± 14.1** | 70.0 ± 14.1 |" in text
+    assert "| DACS | **60.0 ± 14.1** | **90.0 ± 0.0** (n=1) |" in text
+    assert "| Random | 8.0 | 4.0 | 2.0 | 2.0 (25.0%) |" in text
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir):
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(smoke(whole, data_dir)) == 0
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.Popen([sys.executable, "-m", "experiments", *smoke(cut, data_dir)], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = cut / "random" / "trial-0" / "cycles.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if first.exists() and len(first.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (cut / "results.md").exists()
+    assert main(smoke(cut, data_dir)) == 2  # the same command without --resume is refused
+    assert main(smoke(cut, data_dir, "--resume")) == 0
+    for method in METHODS:
+        for trial in range(2):
+            assert records_of(str(cut), method, trial) == records_of(str(whole), method, trial)
+    assert (cut / "results.md").read_text().split("Seconds")[0] == (whole / "results.md").read_text().split("Seconds")[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--methods", "random,entropy"], "--methods must be a comma-separated list of random, coreset, dacs"),
+        (["--methods", "dacs,dacs"], "lists a method twice"),
+        (["--preset", "huge"], "--preset must be one of paper, cpu, smoke"),
+        (["--task", "cifar"], "--task must be one of rmnist"),
+        (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--trials", "0"], "cuda|--trials"),
+    ],
+)
+def test_cli_errors(tmp_path, data_dir, capsys, args, message):
+    assert main(smoke(tmp_path / "run", data_dir, *args)) == 2
+    assert __import__("re").search(message, capsys.readouterr().err)
+
+
+def test_cli_refuses_to_overwrite_or_change_a_run(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    assert main(smoke(out, data_dir, "--methods", "random", trials=1)) == 0
+    assert main(smoke(out, data_dir, "--methods", "random", trials=1)) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert main(smoke(out, data_dir, "--methods", "random", "--resume", trials=2)) == 2
+    err = capsys.readouterr().err
+    assert "different settings" in err and "trials" in err
+    assert main(smoke(out, data_dir, "--methods", "random", "--resume", trials=1)) == 0  # already complete: report only
+    assert main(smoke(tmp_path / "new", data_dir, "--methods", "random", "--resume", trials=1)) == 0  # nothing yet: starts
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert main(smoke(tmp_path / "bad", str(tmp_path / "missing"))) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="dataset-fashion-mnist not installed")
+def test_smoke_on_real_fashion_mnist(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "smoke", "--trials", "1", "--out", str(out), "--no-progress"]) == 0
+    for method in METHODS:
+        assert records_of(str(out), method, 0)[-1]["accuracy"] > 0.3
+
+
+def test_resume_can_add_a_method(tmp_path, data_dir):
+    out, alone = tmp_path / "run", tmp_path / "alone"
+    assert main(smoke(out, data_dir, "--methods", "random", trials=1)) == 0
+    assert main(smoke(out, data_dir, "--methods", "random,dacs-shared", "--resume", trials=1)) == 0
+    assert json.loads((out / "config.json").read_text())["methods"] == ["random", "dacs-shared"]
+    assert main(smoke(alone, data_dir, "--methods", "dacs-shared", trials=1)) == 0
+    assert records_of(str(out), "dacs-shared", 0) == records_of(str(alone), "dacs-shared", 0)
+    assert "| DACS, shared centers |" in (out / "results.md").read_text()
