@@ -1,24 +1,29 @@
 """What each method labeled in a Repeated-MNIST run: how many labels went to
 copies of an image already labeled (the redundancy Repeated-MNIST is built to
-expose), and how balanced the classes of the labeled set are.
+expose), and how balanced the classes of the labeled set are; and, replaying a
+DACS cycle, why DACS picked what it picked (density quality, groups, quotas).
 
-    python -m experiments.analysis DIR      # writes DIR/analysis.md and prints it
+    python -m experiments.analysis DIR [--replay dacs:0:3 ...]   # writes DIR/analysis.md and prints it
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
 
 import torch
 
+import dacs_ext
+from dacs_ext.al import embed, evaluate, make_strategy
 from dacs_ext.al.files import atomic_write_bytes
-from dacs_ext.al.loop import CHECKPOINT
+from dacs_ext.al.loop import CHECKPOINT, acquisition_generator, train_cycle
 
 from .mnist import FILES, LABELS_MAGIC, _find, read_idx
 from .report import NAMES, collect
 from .runner import RunError, trial_directory
+from .tasks import all_tasks
 
 ANALYSIS = "analysis.md"
 
@@ -68,17 +73,124 @@ def analyse(out: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    return torch.argsort(torch.argsort(values)).double()
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Rank correlation of two [N] tensors (ties broken by position)."""
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def exact_density(queries: torch.Tensor, z: torch.Tensor, neighbours: int, *, block: int = 512) -> torch.Tensor:
+    """Eq. 8's kernel ``sum sigmoid(s) * s`` over each query's ``neighbours``
+    most similar rows of z (itself excluded): the density LSH approximates.
+
+    Args:
+        queries: [Q, d] unit rows that are also rows of z; z: [N, d] unit rows.
+    """
+    out = []
+    for chunk in queries.split(block):
+        s = torch.topk(chunk @ z.T, neighbours + 1, dim=1).values[:, 1:]
+        out.append((torch.sigmoid(s) * s).sum(1))
+    return torch.cat(out)
+
+
+def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000) -> str:
+    """Retrains ``method``'s model of ``cycle`` in ``trial`` (training is
+    deterministic), checks it reproduces the recorded accuracy and acquisition,
+    and measures the DACS selection it made: the LSH density against the exact
+    neighbourhood density, the density groups and quotas, and the copies of one
+    image among the picks."""
+    config, _ = collect(out)
+    spec = all_tasks()[config["task"]]
+    preset = spec.presets[config["preset"]]
+    state = torch.load(os.path.join(trial_directory(out, method, trial), CHECKPOINT), weights_only=True)
+    records, order = state["records"], state["labeled"]
+    if not 0 <= cycle < len(records) - 1:
+        raise RunError(f"--replay: cycle must be in [0, {len(records) - 2}] (a finished cycle that acquired), got {cycle}")
+    strategy = make_strategy(method)
+    if not hasattr(strategy, "dacs"):
+        raise RunError(f"--replay is for the DACS methods, got {method!r}")
+    seed = config["seed"] + trial
+    pool_x, pool_y, test_x, test_y = spec.load(config["data_dir"], preset)
+    count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
+    model, _ = train_cycle(spec.make_model, pool_x[order[:count]], pool_y[order[:count]], preset.train, seed=seed, cycle=cycle)
+    accuracy = evaluate(model, test_x, test_y)
+    z = embed(model, pool_x, ("aux_features",))["aux_features"]
+    labeled = torch.zeros(len(z), dtype=torch.bool)
+    labeled[order[:count]] = True
+    unlabeled = (~labeled).nonzero().squeeze(1)
+    options = strategy.dacs.options
+    picks, details = dacs_ext.select(
+        z[unlabeled], z[labeled], budget, generator=acquisition_generator(seed, cycle), return_details=True, **options
+    )
+    same = torch.equal(unlabeled[picks], order[count : count + budget])
+
+    # Density quality on a random sample of the unlabeled rows.
+    n_unlabeled, buckets = len(unlabeled), options["buckets"]
+    neighbours = 2 * n_unlabeled // buckets  # what the LSH sum covers: own chunk + previous chunk
+    rows = torch.randperm(n_unlabeled, generator=torch.Generator().manual_seed(0))[:sample]
+    unit = torch.nn.functional.normalize(z[unlabeled].double(), dim=1)
+    exact = exact_density(unit[rows], unit, neighbours)
+    lsh = details["density"][rows].double()
+    rho = spearman(lsh, exact)
+    exact_groups = dacs_ext.density_groups(exact, options["groups"])
+    agree = float((exact_groups == details["groups"][rows]).double().mean())
+
+    # Copies of one image: Repeated-MNIST row i is image i % images.
+    images = len(z) // 3
+    image = unlabeled % images
+    picked_images = image[picks]
+    pairs = picks.numel() - torch.unique(picked_images).numel()
+    groups_of = details["groups"]
+    split_pairs = 0
+    for img in picked_images[torch.bincount(picked_images, minlength=images)[picked_images] > 1].unique():
+        split_pairs += int(torch.unique(groups_of[picks[picked_images == img]]).numel() > 1)
+    # Every image whose three copies are all unlabeled: are its copies in one group?
+    full = torch.bincount(image, minlength=images) == 3
+    by_image = torch.full((images, 3), -1, dtype=torch.int64)
+    slot = torch.div(unlabeled, images, rounding_mode="floor")
+    by_image[image, slot] = groups_of
+    copies = by_image[full]
+    one_group = float((copies == copies[:, :1]).all(1).double().mean())
+
+    sizes, quotas = torch.bincount(groups_of, minlength=options["groups"]), details["quotas"]
+    per_group_picks = torch.bincount(groups_of[picks], minlength=options["groups"])
+    return "\n".join([
+        f"### Replay of {method}, trial {trial}, cycle {cycle} ({count} labeled, picking {budget})",
+        "",
+        f"- Reproduced: test accuracy {100 * accuracy:.2f}% (recorded {100 * records[cycle]['accuracy']:.2f}%), "
+        f"acquisition {'identical to' if same else 'DIFFERENT from'} the recorded one.",
+        f"- Density groups (0 = sparsest) sizes {sizes.tolist()}, quotas {quotas.tolist()}, picks {per_group_picks.tolist()}.",
+        f"- LSH density ({buckets} buckets, {options['rounds']} round) against the exact kernel sum over each sample's "
+        f"{neighbours} nearest neighbours, on {len(rows)} random unlabeled samples: Spearman {rho:.3f}; "
+        f"the two put a sample in the same density group {100 * agree:.1f}% of the time.",
+        f"- Images whose three copies are all unlabeled: all three copies in one density group for {100 * one_group:.1f}% of them.",
+        f"- Picks that are a copy of another pick of this cycle: {pairs} of {budget}; "
+        f"{split_pairs} of the {int((torch.bincount(picked_images, minlength=images) > 1).sum())} images picked twice had their copies picked by different groups.",
+        "",
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m experiments.analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="run directory")
+    parser.add_argument("--replay", action="append", default=[], metavar="METHOD:TRIAL:CYCLE", help="replay a DACS cycle (repeatable)")
+    args = parser.parse_args(argv)
     try:
-        text = analyse(args[0])
+        text = analyse(args.out)
+        for spec in args.replay:
+            parts = spec.split(":")
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise RunError(f"--replay takes METHOD:TRIAL:CYCLE, e.g. dacs:0:3, got {spec!r}")
+            text += "\n" + replay(args.out, parts[0], int(parts[1]), int(parts[2]))
     except (RunError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    atomic_write_bytes(os.path.join(args[0], ANALYSIS), text.encode())
+    atomic_write_bytes(os.path.join(args.out, ANALYSIS), text.encode())
     print(text)
     return 0
 

@@ -143,3 +143,35 @@ def test_resume_can_add_a_method(tmp_path, data_dir):
     assert main(smoke(alone, data_dir, "--methods", "dacs-shared", trials=1)) == 0
     assert records_of(str(out), "dacs-shared", 0) == records_of(str(alone), "dacs-shared", 0)
     assert "| DACS, shared centers |" in (out / "results.md").read_text()
+
+
+def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys):
+    from experiments.analysis import class_counts, copies_labeled, exact_density, spearman
+    from experiments.analysis import main as analysis_main
+
+    import torch
+
+    order = torch.tensor([0, 5, 10, 15, 3, 8])  # images of a 5-image pool: 0, 0, 0, 0, 3, 3
+    assert copies_labeled(order, 5) == 4
+    assert class_counts(order, torch.tensor([2, 1, 1, 7, 1]), classes=8).tolist() == [0, 0, 4, 0, 0, 0, 0, 2]
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(300, generator=gen, dtype=torch.float64)
+    assert spearman(a, a.exp()) == pytest.approx(1.0) and spearman(a, -a) == pytest.approx(-1.0)
+    z = torch.nn.functional.normalize(torch.randn(200, 5, generator=gen, dtype=torch.float64), dim=1)
+    s = z[:7] @ z.T
+    s = s.sort(dim=1, descending=True).values[:, 1:13]  # 12 nearest, itself excluded
+    assert torch.allclose(exact_density(z[:7], z, 12, block=3), (torch.sigmoid(s) * s).sum(1))
+
+    out = tmp_path / "run"
+    assert main(smoke(out, data_dir, "--methods", "random,dacs", trials=1)) == 0
+    capsys.readouterr()
+    assert analysis_main([str(out), "--replay", "dacs:0:1"]) == 0
+    text = capsys.readouterr().out
+    assert "acquisition identical to the recorded one" in text
+    recorded = records_of(str(out), "dacs", 0)[1]["accuracy"]
+    assert f"test accuracy {100 * recorded:.2f}% (recorded {100 * recorded:.2f}%)" in text
+    assert "| Random |" in (out / "analysis.md").read_text()
+    assert analysis_main([str(out), "--replay", "random:0:1"]) == 2
+    assert analysis_main([str(out), "--replay", "dacs:0:2"]) == 2  # the last cycle acquires nothing
+    assert analysis_main([str(out), "--replay", "dacs-0-1"]) == 2
+    assert "METHOD:TRIAL:CYCLE" in capsys.readouterr().err

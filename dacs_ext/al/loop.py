@@ -61,6 +61,38 @@ def initial_labels(pool_size: int, initial: int, seed: int) -> torch.Tensor:
     return torch.randperm(pool_size, generator=_generator(seed, _INITIAL))[:initial]
 
 
+def acquisition_generator(seed: int, cycle: int) -> torch.Generator:
+    """The generator a strategy gets at ``cycle`` of the trial with ``seed``."""
+    return _generator(seed, _ACQUIRE, cycle)
+
+
+def train_cycle(
+    make_model: Callable[[], AuxModel],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    train: TrainConfig,
+    *,
+    seed: int,
+    cycle: int,
+    model_state: dict | None = None,
+    progress: bool = False,
+) -> tuple[AuxModel, float]:
+    """The model of ``cycle``: initialised under the cycle's seed (or from
+    ``model_state``), trained on the labeled x [M, ...], y [M] in the cycle's
+    batch order. Replaying a cycle of a saved run gives its model again.
+
+    Returns:
+        the trained model (on x's device) and its last epoch's mean loss.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derived_seed(seed, _MODEL, cycle))
+        model = make_model().to(x.device)
+    if model_state is not None:
+        model.load_state_dict(model_state)
+    loss = train_model(model, x, y, train, _generator(seed, _SHUFFLE, cycle), progress=progress, description=f"cycle {cycle}")
+    return model, loss
+
+
 def run_trial(
     strategy: Strategy,
     make_model: Callable[[], AuxModel],
@@ -120,24 +152,19 @@ def run_trial(
         start = time.perf_counter()
         labeled = torch.zeros(n, dtype=torch.bool)
         labeled[order] = True
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derived_seed(seed, _MODEL, cycle))
-            model = make_model().to(device)
-        if loop.warm_start and model_state is not None:
-            model.load_state_dict(model_state)
-        train_start = time.perf_counter()
         rows = order.to(device)
-        final_loss = train_model(
-            model, pool_x[rows], pool_y[rows], train, _generator(seed, _SHUFFLE, cycle), progress=progress, description=f"cycle {cycle}"
+        model, final_loss = train_cycle(
+            make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=cycle,
+            model_state=model_state if loop.warm_start else None, progress=progress,
         )
-        train_seconds = time.perf_counter() - train_start
+        train_seconds = time.perf_counter() - start
         accuracy = evaluate(model, test_x, test_y)
 
         embed_seconds = select_seconds = 0.0
         if cycle + 1 < loop.measurements:
             embed_start = time.perf_counter()
             outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
-            pool = PoolState(labeled.to(device), outputs, _generator(seed, _ACQUIRE, cycle), cycle)
+            pool = PoolState(labeled.to(device), outputs, acquisition_generator(seed, cycle), cycle)
             select_start = time.perf_counter()
             embed_seconds = select_start - embed_start
             picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))
