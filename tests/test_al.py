@@ -252,3 +252,18 @@ def test_loop_bad_inputs(tmp_path, gen):
     torch.save({"format": 99}, str(tmp_path / CHECKPOINT))
     with pytest.raises(RuntimeError, match="checkpoint format 99"):
         run_trial(Random(), small_model, x, y, x, y, LoopConfig(5, 5, 2), TrainConfig(epochs=1), seed=0, directory=str(tmp_path))
+
+
+def test_atomic_writes_replace_whole_files_with_normal_permissions(tmp_path):
+    from dacs_ext.al.files import atomic_write_bytes, atomic_write_jsonl
+
+    path = str(tmp_path / "rows.jsonl")
+    atomic_write_jsonl([{"a": 1}], path)
+    atomic_write_jsonl([{"a": 1}, {"b": 2}], path)
+    assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(IsADirectoryError):
+        atomic_write_bytes(str(tmp_path), b"x")
+    assert sorted(os.listdir(tmp_path)) == ["rows.jsonl"]  # no temporary file left behind

@@ -11,6 +11,16 @@ import tempfile
 import torch
 
 
+def _file_mode() -> int:
+    # What open() would give a new file: mkstemp's 0600 would hide results from other users.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes ``data`` to a temporary file beside ``path``, syncs it, then renames it over ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -21,6 +31,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
