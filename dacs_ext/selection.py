@@ -206,13 +206,15 @@ class DACS:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"DACS({options}, expand={self.expand!r})"
 
-    def select(self, unlabeled, labeled, budget, uncertainty=None, *, return_details=False):
-        """Indices into ``unlabeled`` [budget]; see ``dacs_ext.select``."""
+    def select(self, unlabeled, labeled, budget, uncertainty=None, *, generator=None, return_details=False):
+        """Indices into ``unlabeled`` [budget]; see ``dacs_ext.select``. ``generator``
+        overrides the one seeded at construction for this call."""
+        generator = generator if generator is not None else self.generator
         if uncertainty is None:
-            return select(unlabeled, labeled, budget, generator=self.generator, return_details=return_details, **self.options)
+            return select(unlabeled, labeled, budget, generator=generator, return_details=return_details, **self.options)
         eta = self.expand if self.expand is not None else DEFAULT_EXPAND
         proposed = min(unlabeled.shape[0], int(round(eta * budget)))
-        out = select(unlabeled, labeled, proposed, generator=self.generator, return_details=return_details, **self.options)
+        out = select(unlabeled, labeled, proposed, generator=generator, return_details=return_details, **self.options)
         candidates, details = out if return_details else (out, None)
         chosen = expand_and_squeeze(candidates, uncertainty, budget)
         return (chosen, details) if return_details else chosen

@@ -20,7 +20,7 @@ from dacs_ext.al import embed, evaluate, make_strategy
 from dacs_ext.al.files import atomic_write_bytes
 from dacs_ext.al.loop import CHECKPOINT, acquisition_generator, train_cycle
 
-from .mnist import FILES, LABELS_MAGIC, _find, read_idx
+from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
 from .report import NAMES, collect
 from .runner import RunError, trial_directory
 from .tasks import all_tasks
@@ -43,7 +43,7 @@ def analyse(out: str) -> str:
     config, runs = collect(out)
     if config["task"] != "rmnist":
         raise RunError(f"{out}: analysis is for rmnist runs, this one is {config['task']!r}")
-    labels = torch.from_numpy(read_idx(_find(config["data_dir"], FILES["train_labels"]), LABELS_MAGIC).astype("int64"))
+    labels = torch.from_numpy(read_idx(find_idx(config["data_dir"], FILES["train_labels"]), LABELS_MAGIC).astype("int64"))
     limit = config["protocol"]["train_limit"]
     labels = labels[:limit] if limit is not None else labels
     lines = [
@@ -51,7 +51,7 @@ def analyse(out: str) -> str:
         "and the class balance of the final labeled set (smallest / largest class, mean over trials).",
         "",
     ]
-    header = None
+    header_written = False
     for method in config["methods"]:
         per_trial = []
         for trial in range(len(runs[method])):
@@ -63,8 +63,8 @@ def analyse(out: str) -> str:
         if not per_trial:
             continue
         counts = per_trial[0][0]
-        if header is None:
-            header = counts
+        if not header_written:
+            header_written = True
             lines += ["| Method | " + " | ".join(str(c) for c in counts) + " | smallest / largest class |", "|---|" + "---|" * (len(counts) + 1)]
         copies = [statistics.fmean(t[1][i] for t in per_trial if len(t[1]) > i) for i in range(len(counts))]
         smallest = statistics.fmean(int(t[2].min()) for t in per_trial)
@@ -146,8 +146,9 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     picked_images = image[picks]
     pairs = picks.numel() - torch.unique(picked_images).numel()
     groups_of = details["groups"]
+    picked_counts = torch.bincount(picked_images, minlength=images)
     split_pairs = 0
-    for img in picked_images[torch.bincount(picked_images, minlength=images)[picked_images] > 1].unique():
+    for img in picked_images[picked_counts[picked_images] > 1].unique():
         split_pairs += int(torch.unique(groups_of[picks[picked_images == img]]).numel() > 1)
     # Every image whose three copies are all unlabeled: are its copies in one group?
     full = torch.bincount(image, minlength=images) == 3
@@ -170,7 +171,7 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
         f"the two put a sample in the same density group {100 * agree:.1f}% of the time.",
         f"- Images whose three copies are all unlabeled: all three copies in one density group for {100 * one_group:.1f}% of them.",
         f"- Picks that are a copy of another pick of this cycle: {pairs} of {budget}; "
-        f"{split_pairs} of the {int((torch.bincount(picked_images, minlength=images) > 1).sum())} images picked twice had their copies picked by different groups.",
+        f"{split_pairs} of the {int((picked_counts > 1).sum())} images picked twice had their copies picked by different groups.",
         "",
     ])
 

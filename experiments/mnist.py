@@ -58,7 +58,8 @@ def read_idx(path: str, magic: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _find(directory: str, stem: str) -> str:
+def find_idx(directory: str, stem: str) -> str:
+    """The path of ``stem`` or ``stem.gz`` in ``directory``."""
     for name in (stem, stem + ".gz"):
         path = os.path.join(directory, name)
         if os.path.exists(path):
@@ -85,7 +86,7 @@ def load_mnist(directory: str = DEFAULT_DIR) -> MnistData:
         )
     arrays = {}
     for key, stem in FILES.items():
-        arrays[key] = read_idx(_find(directory, stem), IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC)
+        arrays[key] = read_idx(find_idx(directory, stem), IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC)
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.shape[0] != labels.shape[0]:

@@ -3,11 +3,13 @@ standard deviation over trials per labeled proportion) and the accuracy plot."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import statistics
 
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
+from dacs_ext.al.loop import CYCLES
 
 from .runner import CONFIG, RunError, trial_directory
 
@@ -26,7 +28,7 @@ def collect(out: str) -> tuple[dict, dict[str, list[list[dict]]]]:
     for method in config["methods"]:
         trials = []
         for trial in range(config["trials"]):
-            cycles = os.path.join(trial_directory(out, method, trial), "cycles.jsonl")
+            cycles = os.path.join(trial_directory(out, method, trial), CYCLES)
             if os.path.exists(cycles):
                 trials.append(read_jsonl(cycles))
         runs[method] = trials
@@ -116,12 +118,10 @@ def plot(config: dict, runs: dict[str, list[list[dict]]], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path + ".partial.png"
-    fig.savefig(tmp)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    with open(tmp, "rb") as f:
-        atomic_write_bytes(path, f.read())
-    os.unlink(tmp)
+    atomic_write_bytes(path, png.getvalue())
 
 
 def report(out: str) -> str:

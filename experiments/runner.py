@@ -103,7 +103,8 @@ def run(
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")
     prepare(out, config, resume, dev)
-    spec, chosen = all_tasks()[task], all_tasks()[task].presets[preset]
+    spec = all_tasks()[task]
+    chosen = spec.presets[preset]
     loop = dataclasses.replace(chosen.loop, warm_start=warm_start)
     pool_x, pool_y, test_x, test_y = (t.to(dev) for t in spec.load(config["data_dir"], chosen))
     for trial in range(trials):

@@ -150,8 +150,7 @@ def run_trial(
     bar = tqdm(total=loop.measurements, initial=len(records), desc=description or strategy.name, disable=not progress)
     for cycle in range(len(records), loop.measurements):
         start = time.perf_counter()
-        labeled = torch.zeros(n, dtype=torch.bool)
-        labeled[order] = True
+        count = order.numel()
         rows = order.to(device)
         model, final_loss = train_cycle(
             make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=cycle,
@@ -164,7 +163,9 @@ def run_trial(
         if cycle + 1 < loop.measurements:
             embed_start = time.perf_counter()
             outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
-            pool = PoolState(labeled.to(device), outputs, acquisition_generator(seed, cycle), cycle)
+            labeled = torch.zeros(n, dtype=torch.bool, device=device)
+            labeled[rows] = True
+            pool = PoolState(labeled, outputs, acquisition_generator(seed, cycle), cycle)
             select_start = time.perf_counter()
             embed_seconds = select_start - embed_start
             picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))
@@ -172,7 +173,7 @@ def run_trial(
             order = torch.cat([order, picked.cpu()])
         records.append(
             dict(
-                cycle=cycle, labeled=int(labeled.sum()), proportion=int(labeled.sum()) / n, accuracy=accuracy,
+                cycle=cycle, labeled=count, proportion=count / n, accuracy=accuracy,
                 train_seconds=train_seconds, embed_seconds=embed_seconds, select_seconds=select_seconds,
                 wall_seconds=time.perf_counter() - start, final_loss=final_loss,
             )

@@ -134,9 +134,8 @@ class DACSStrategy(Strategy):
         """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool."""
         z = pool["aux_features"]
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
-        self.dacs.generator = pool.generator
         score = uncertainty[unlabeled] if uncertainty is not None else None
-        return unlabeled[self.dacs.select(z[unlabeled], z[labeled], budget, score)]
+        return unlabeled[self.dacs.select(z[unlabeled], z[labeled], budget, score, generator=pool.generator)]
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         return self.acquire(pool, budget)
