@@ -1,5 +1,6 @@
 """Property tests (hypothesis): random shapes, bucket counts and data, the
-kernels always agreeing with the reference and keeping their invariants."""
+kernels always agreeing with their reference twins and keeping their invariants
+(tests/test_oracle.py checks the semantics against the independent oracle)."""
 
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -30,9 +31,6 @@ def test_density_agrees_with_reference(seed, n, d, half_buckets, rounds, neighbo
     got = dacs_ext.density(z, buckets, generator=torch.Generator().manual_seed(seed), **kwargs)
     want = dacs_ext.reference.density(z, buckets, generator=torch.Generator().manual_seed(seed), **kwargs)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
-    # Every weight sigmoid(s) * s lies in [-0.2785, 0.7311] for unit rows.
-    per_neighbour = got.abs().max() / max(1, n - 1)
-    assert float(per_neighbour) <= 0.7311
 
 
 @SETTINGS

@@ -1,11 +1,12 @@
-"""DACS selection: budget split, Algorithm 1 against its reference pipeline, the
-method's intent, the combination with uncertainty, and the auxiliary head."""
+"""DACS selection: budget split, Algorithm 1's details, the method's intent, the
+combination with uncertainty, and the auxiliary head (tests/test_oracle.py checks
+the picks against the independent oracle)."""
 
 import pytest
 import torch
 
 import dacs_ext
-from dacs_ext import reference
+import oracle
 from dacs_ext.nn import NormalizedHead, head_input, total_loss
 
 
@@ -57,13 +58,16 @@ def test_split_budget_rejects(call, error, message):
 
 @pytest.mark.parametrize("share_centers", [False, True])
 @pytest.mark.parametrize("labeled_rows", [0, 40])
-def test_select_matches_reference_pipeline(device, gen, share_centers, labeled_rows):
-    pool = clusters(gen, [600, 300, 100], [0.05, 0.2, 0.6]).to(device)
-    labeled = clusters(gen, [labeled_rows], [0.3]).to(device) if labeled_rows else None
+def test_select_details(device, gen, share_centers, labeled_rows):
+    pool = clusters(gen, [600, 300, 100], [0.05, 0.2, 0.6])
+    labeled = clusters(gen, [labeled_rows], [0.3]) if labeled_rows else None
     kwargs = dict(buckets=20, groups=4, share_centers=share_centers)
-    got, details = dacs_ext.select(pool, labeled, 60, generator=torch.Generator().manual_seed(3), return_details=True, **kwargs)
-    want = reference.select(pool, labeled, 60, generator=torch.Generator().manual_seed(3), **kwargs)
-    assert torch.equal(got, want)
+    got, details = dacs_ext.select(pool.to(device), labeled if labeled is None else labeled.to(device), 60,
+                                   generator=torch.Generator().manual_seed(3), return_details=True, **kwargs)
+    assert got.tolist() == oracle.select(pool, labeled, 60, generator=torch.Generator().manual_seed(3), **kwargs)
+    want_density = oracle.density(pool, 20, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(details["density"].cpu(), want_density, rtol=1e-10, atol=1e-10)
+    assert torch.equal(details["groups"].cpu(), oracle.density_groups(want_density, 4))
     assert got.shape == (60,) and len(set(got.tolist())) == 60
     assert int(details["quotas"].sum()) == 60 and details["density"].shape == (1000,)
     assert set(details["seconds"]) == {"prepare", "density", "groups", "kcenter"}
@@ -80,12 +84,27 @@ def test_select_favours_sparse_regions(gen):
     assert float(per_capita[0]) > float(per_capita[3])  # the sparsest group is sampled most
 
 
-def test_select_is_deterministic_and_never_returns_labeled(gen):
+def test_select_is_deterministic(gen):
     pool = clusters(gen, [500, 500], [0.1, 0.4])
     a = dacs_ext.select(pool[100:], pool[:100], 50, buckets=20, generator=torch.Generator().manual_seed(1))
     b = dacs_ext.select(pool[100:], pool[:100], 50, buckets=20, generator=torch.Generator().manual_seed(1))
-    assert torch.equal(a, b)
-    assert int(a.max()) < 900 and len(set(a.tolist())) == 50
+    assert torch.equal(a, b) and len(set(a.tolist())) == 50
+
+
+@pytest.mark.parametrize("share_centers", [False, True])
+def test_select_never_picks_a_row_sitting_on_a_labeled_row(gen, share_centers):
+    # Pool rows 0-199 are copies of the labeled rows (distance 0 to a center); the
+    # other 800 rows are fresh. However the groups and quotas fall, each group has
+    # more fresh rows than its quota, so no copy may be picked.
+    labeled = clusters(gen, [200], [0.5])
+    pool = torch.cat([labeled, clusters(gen, [400, 400], [0.1, 0.5])])
+    picks, details = dacs_ext.select(pool, labeled, 40, buckets=20, share_centers=share_centers, generator=gen, return_details=True)
+    fresh = torch.bincount(details["groups"][200:], minlength=4)
+    assert bool((details["quotas"] <= fresh).all())  # the premise
+    assert int(picks.min()) >= 200
+    # Without the labeled rows, k-center does pick among the copies.
+    unaware = dacs_ext.select(pool, None, 40, buckets=20, share_centers=share_centers, generator=torch.Generator().manual_seed(2))
+    assert int(unaware.min()) < 200
 
 
 def test_select_whole_pool_and_zero_budget(gen):

@@ -4,7 +4,9 @@
 functions here are the public API (``density``, ``min_distance``,
 ``kcenter_greedy``, ``natural_breaks``, ``density_groups``, ``select``) running on those
 twins. Validation and pre-processing are the very code of the fast path, so the
-two differ only in the kernels.
+two differ only in the kernels: this is the benchmarks' rival and the kernels'
+oracle, not an oracle of the pipeline (the tests' independent one is
+``tests/oracle.py``, which shares no code with the package).
 """
 
 from __future__ import annotations
