@@ -7,7 +7,12 @@ import struct
 import numpy as np
 import torch
 
+from dacs_ext.al import AuxModel
 from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC
+from experiments.rmnist import mlp
+
+TIMES = ("train_seconds", "embed_seconds", "select_seconds", "wall_seconds")
+"""The fields of a cycle record that vary from run to run."""
 
 
 def unit_rows(n, d, *, gen, dtype=torch.float64, device="cpu"):
@@ -18,6 +23,22 @@ def unit_rows(n, d, *, gen, dtype=torch.float64, device="cpu"):
 def tolerance(dtype):
     """(rtol, atol) for comparing the accumulated outputs of the two implementations."""
     return (1e-10, 1e-10) if dtype == torch.float64 else (1e-4, 1e-4)
+
+
+def without_times(records):
+    return [{k: v for k, v in r.items() if k not in TIMES} for r in records]
+
+
+def blobs(n, d=12, classes=4, *, gen, spread=0.6):
+    """Samples of one fixed Gaussian-blob problem (a learnable classification):
+    the centers are the same on every call, the samples come from ``gen``."""
+    centers = 2 * torch.randn(classes, d, generator=torch.Generator().manual_seed(classes * 1000 + d))
+    y = torch.randint(0, classes, (n,), generator=gen)
+    return centers[y] + spread * torch.randn(n, d, generator=gen), y
+
+
+def small_model(d=12, classes=4):
+    return AuxModel(mlp(d, (32, 16)), 16, classes, aux_dim=8)
 
 
 def idx_bytes(array, magic):

@@ -6,9 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+import torch
 
 from dacs_ext.al.files import read_jsonl
 from experiments.__main__ import main
@@ -54,8 +54,11 @@ def test_smoke_run_end_to_end(tmp_path, data_dir, capsys):
     for name in ("Random", "Core-set", "DACS"):
         assert f"| {name} |" in table
     assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # Every method of a trial starts from the same labels and initialisation.
+    # Every method of a trial starts from the same labels and initialisation; the
+    # trials start from different labels.
     assert len({records_of(str(out), m, 0)[0]["accuracy"] for m in METHODS}) == 1
+    initial = [torch.load(os.path.join(out, "random", f"trial-{t}", "checkpoint.pt"), weights_only=True)["labeled"][:20] for t in range(2)]
+    assert len(set(initial[0].tolist()) & set(initial[1].tolist())) < 20
 
 
 def test_report_statistics():
@@ -72,27 +75,49 @@ def test_report_statistics():
     assert "| Random | 8.0 | 4.0 | 2.0 | 2.0 (25.0%) |" in text
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir):
+# Runs the command line and kills the process with SIGKILL at an exact point:
+# when the JSON lines of cycle CYCLES of METHOD, trial TRIAL are about to be
+# written ("before", i.e. just after that cycle's checkpoint) or have been ("after").
+KILL_AT = """
+import os, signal, sys
+import dacs_ext.al.loop as loop
+from experiments.__main__ import main
+method, trial, cycles, when = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+real_write = loop.atomic_write_jsonl
+def write(records, path):
+    here = os.path.join(method, "trial-" + trial, "") in path and len(records) == cycles
+    if here and when == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_write(records, path)
+    if here:
+        os.kill(os.getpid(), signal.SIGKILL)
+loop.atomic_write_jsonl = write
+sys.exit(main(sys.argv[5:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "method, trial, cycles, when",
+    # Mid-run; before the first JSON line of a trial; the run's very last write.
+    [("random", 0, 2, "after"), ("coreset", 0, 1, "before"), ("dacs", 1, 3, "before")],
+)
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, method, trial, cycles, when):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert main(smoke(whole, data_dir)) == 0
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.Popen([sys.executable, "-m", "experiments", *smoke(cut, data_dir)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = cut / "random" / "trial-0" / "cycles.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if first.exists() and len(first.read_text().splitlines()) >= 2:
-            break
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    process = subprocess.run(
+        [sys.executable, "-c", KILL_AT, method, str(trial), str(cycles), when, *smoke(cut, data_dir)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+    lines = os.path.join(cut, method, f"trial-{trial}", "cycles.jsonl")
+    assert len(read_jsonl(lines) if os.path.exists(lines) else []) == (cycles - 1 if when == "before" else cycles)
     assert not (cut / "results.md").exists()
     assert main(smoke(cut, data_dir)) == 2  # the same command without --resume is refused
     assert main(smoke(cut, data_dir, "--resume")) == 0
-    for method in METHODS:
-        for trial in range(2):
-            assert records_of(str(cut), method, trial) == records_of(str(whole), method, trial)
+    for m in METHODS:
+        for t in range(2):
+            assert records_of(str(cut), m, t) == records_of(str(whole), m, t)
     assert (cut / "results.md").read_text().split("Seconds")[0] == (whole / "results.md").read_text().split("Seconds")[0]
 
 
@@ -103,7 +128,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir):
         (["--methods", "dacs,dacs"], "lists a method twice"),
         (["--preset", "huge"], "--preset must be one of paper, cpu, smoke"),
         (["--task", "cifar"], "--task must be one of rmnist"),
-        (["--device", "cuda"] if not __import__("torch").cuda.is_available() else ["--trials", "0"], "cuda|--trials"),
+        (["--device", "cuda"] if not torch.cuda.is_available() else ["--trials", "0"], "cuda|--trials"),
     ],
 )
 def test_cli_errors(tmp_path, data_dir, capsys, args, message):
