@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, load_mnist, read_idx, repeated_mnist
+from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, MnistData, load_mnist, read_idx, repeated_mnist
 from helpers import idx_bytes, make_dataset, write
 
 
@@ -70,3 +70,39 @@ def test_real_fashion_mnist_loads():
     data = load_mnist("/usr/share/datasets/fashion-mnist")
     assert data.train_images.shape == (60000, 28, 28) and data.test_images.shape == (10000, 28, 28)
     assert sorted(torch.unique(data.train_labels).tolist()) == list(range(10))
+
+
+def test_trailing_bytes_are_refused(tmp_path):
+    labels = idx_bytes(np.arange(10), LABELS_MAGIC)
+    path = write(str(tmp_path / "labels"), labels + b"\x00", False)
+    with pytest.raises(IdxFormatError, match="19 bytes, but the header's shape \\[10\\] needs 18"):
+        read_idx(path, LABELS_MAGIC)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_labels_outside_0_9_are_refused(tmp_path, split):
+    make_dataset(str(tmp_path), n_train=12, n_test=5)
+    stem = "train-labels-idx1-ubyte" if split == "train" else "t10k-labels-idx1-ubyte"
+    os.remove(tmp_path / f"{stem}.gz")
+    labels = np.arange(12 if split == "train" else 5) % 10
+    labels[-1] = 10
+    write(str(tmp_path / stem), idx_bytes(labels, LABELS_MAGIC), True)
+    with pytest.raises(IdxFormatError, match=f"{split} labels go up to 10, expected 0-9"):
+        load_mnist(str(tmp_path))
+
+
+def test_the_test_set_is_normalised_with_the_training_statistics():
+    # As in the paper's source: one mean and std, of the training images, for both
+    # splits. The test images here are much darker than the training ones.
+    g = torch.Generator().manual_seed(0)
+    data = MnistData(
+        train_images=torch.randint(0, 256, (30, 28, 28), generator=g, dtype=torch.uint8),
+        train_labels=torch.randint(0, 10, (30,), generator=g),
+        test_images=torch.randint(0, 64, (7, 28, 28), generator=g, dtype=torch.uint8),
+        test_labels=torch.randint(0, 10, (7,), generator=g),
+    )
+    x, _, test_x, _ = repeated_mnist(data, noise_std=0.0)
+    train = data.train_images.reshape(30, -1).double() / 255
+    mean, std = train.mean(), train.std()
+    torch.testing.assert_close(x[:30].double(), (train - mean) / std, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(test_x.double(), (data.test_images.reshape(7, -1).double() / 255 - mean) / std, rtol=1e-5, atol=1e-5)
