@@ -69,43 +69,52 @@ def test_zero_rows_are_fine_for_euclidean():
     assert dacs_ext.kcenter_greedy(x, None, 5, metric="euclidean").numel() == 5
 
 
+def on(z, values, dtype=torch.int64):
+    return torch.tensor(values, dtype=dtype, device=z.device)
+
+
+# Each call gets z = Z and rot = ROT on the test's device, so the CUDA kernels'
+# own error paths (the out-of-range bucket flag, the k-center budget failure,
+# NaN distances) run on a GPU.
 @pytest.mark.parametrize(
     "call,message",
     [
-        (lambda: ops.lsh_buckets(Z[0], ROT), "z must be 2-D"),
-        (lambda: ops.lsh_buckets(Z.long(), ROT), "z must be a floating tensor"),
-        (lambda: ops.lsh_buckets(Z, ROT[0]), "rotation must be 3-D"),
-        (lambda: ops.lsh_buckets(Z, torch.randn(1, 3, 5)), "rotation must have d = 4"),
-        (lambda: ops.lsh_buckets(Z, ROT.double()), "rotation must have z's dtype"),
-        (lambda: ops.bucket_sort(torch.tensor([0, 5, 1]), 5), r"buckets must hold values in \[0, num_buckets = 5\)"),
-        (lambda: ops.bucket_sort(torch.tensor([0, -1]), 5), "buckets must hold values"),
-        (lambda: ops.bucket_sort(torch.tensor([0.0, 1.0]), 5), "buckets must be int64"),
-        (lambda: ops.bucket_sort(torch.tensor([[0, 1]]), 5), "buckets must be 1-D"),
-        (lambda: ops.bucket_sort(torch.tensor([0, 1]), 0), "num_buckets must be at least 1"),
-        (lambda: ops.chunk_density(Z[:1], 1, "back"), "at least 2 rows"),
-        (lambda: ops.chunk_density(Z, 21, "back"), r"chunks must be in \[1, N = 20\]"),
-        (lambda: ops.chunk_density(Z, 0, "back"), "chunks must be in"),
-        (lambda: ops.chunk_density(Z, 2, "sideways"), "neighbours must be 'back', 'both' or 'none'"),
-        (lambda: ops.min_distance(Z, Z[:0], "cosine"), "y must have at least one row"),
-        (lambda: ops.min_distance(Z, Z[:, :2], "cosine"), "same width"),
-        (lambda: ops.min_distance(Z, Z.double(), "cosine"), "y must have x's dtype"),
-        (lambda: ops.min_distance(Z, Z, "hamming"), "metric must be 'cosine' or 'euclidean'"),
-        (lambda: ops.kcenter_greedy(Z, torch.zeros(19), 2, "cosine"), "min_dist must be 1-D"),
-        (lambda: ops.kcenter_greedy(Z, torch.zeros(20, dtype=torch.float64), 2, "cosine"), "min_dist must be Float"),
-        (lambda: ops.kcenter_greedy(Z, torch.zeros(20), 21, "cosine"), r"budget must be in \[0, N = 20\]"),
-        (lambda: ops.kcenter_greedy(Z, torch.zeros(20), -1, "cosine"), "budget must be in"),
-        (lambda: ops.kcenter_greedy(Z, torch.full((20,), float("-inf")), 1, "cosine"), "exceeds the 0 rows"),
-        (lambda: ops.kcenter_greedy(Z, torch.full((20,), float("nan")), 1, "cosine"), "exceeds the 0 rows"),
+        (lambda z, rot: ops.lsh_buckets(z[0], rot), "z must be 2-D"),
+        (lambda z, rot: ops.lsh_buckets(z.long(), rot), "z must be a floating tensor"),
+        (lambda z, rot: ops.lsh_buckets(z, rot[0]), "rotation must be 3-D"),
+        (lambda z, rot: ops.lsh_buckets(z, rot[:, :3]), "rotation must have d = 4"),
+        (lambda z, rot: ops.lsh_buckets(z, rot.double()), "rotation must have z's dtype"),
+        (lambda z, rot: ops.bucket_sort(on(z, [0, 5, 1]), 5), r"buckets must hold values in \[0, num_buckets = 5\)"),
+        (lambda z, rot: ops.bucket_sort(on(z, [0, -1]), 5), "buckets must hold values"),
+        (lambda z, rot: ops.bucket_sort(on(z, [0.0, 1.0], torch.float32), 5), "buckets must be int64"),
+        (lambda z, rot: ops.bucket_sort(on(z, [[0, 1]]), 5), "buckets must be 1-D"),
+        (lambda z, rot: ops.bucket_sort(on(z, [0, 1]), 0), "num_buckets must be at least 1"),
+        (lambda z, rot: ops.chunk_density(z[:1], 1, "back"), "at least 2 rows"),
+        (lambda z, rot: ops.chunk_density(z, 21, "back"), r"chunks must be in \[1, N = 20\]"),
+        (lambda z, rot: ops.chunk_density(z, 0, "back"), "chunks must be in"),
+        (lambda z, rot: ops.chunk_density(z, 2, "sideways"), "neighbours must be 'back', 'both' or 'none'"),
+        (lambda z, rot: ops.min_distance(z, z[:0], "cosine"), "y must have at least one row"),
+        (lambda z, rot: ops.min_distance(z, z[:, :2], "cosine"), "same width"),
+        (lambda z, rot: ops.min_distance(z, z.double(), "cosine"), "y must have x's dtype"),
+        (lambda z, rot: ops.min_distance(z, z, "hamming"), "metric must be 'cosine' or 'euclidean'"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 19, torch.float32), 2, "cosine"), "min_dist must be 1-D"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 20, torch.float64), 2, "cosine"), "min_dist must be Float"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 20, torch.float32), 21, "cosine"), r"budget must be in \[0, N = 20\]"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 20, torch.float32), -1, "cosine"), "budget must be in"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [float("-inf")] * 20, torch.float32), 1, "cosine"), "exceeds the 0 rows"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [float("nan")] * 20, torch.float32), 1, "cosine"), "exceeds the 0 rows"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [1.0] * 3 + [float("-inf")] * 17, torch.float32), 4, "euclidean"),
+         "budget 4 exceeds the 3 rows"),
     ],
 )
-def test_ops_reject(call, message):
+def test_ops_reject(device, call, message):
     with pytest.raises(RuntimeError, match=message):
-        call()
+        call(Z.to(device), ROT.to(device))
 
 
-def test_kcenter_greedy_op_survives_nan_distances():
+def test_kcenter_greedy_op_survives_nan_distances(device):
     # NaN rows are never the maximum; the others are still picked in order.
-    md = torch.ones(20)
+    md = torch.ones(20, device=device)
     md[::2] = float("nan")
-    picks = ops.kcenter_greedy(Z, md, 10, "cosine")
-    assert bool((picks % 2 == 1).all())
+    picks = ops.kcenter_greedy(Z.to(device), md, 10, "cosine")
+    assert sorted(picks.tolist()) == list(range(1, 20, 2))

@@ -1,12 +1,15 @@
 """torch.library.opcheck on every op (schema, fake kernel, dispatch) and the ops
 inside torch.compile(fullgraph=True)."""
 
+import os
+
 import pytest
 import torch
 
 import dacs_ext
 from dacs_ext import ops
 
+import conftest
 from helpers import unit_rows
 
 
@@ -59,3 +62,20 @@ def test_torch_compile_fullgraph(device, gen):
     out = compiled(z, rotation, labeled)
     assert torch.equal(out[0], eager[0]) and torch.equal(out[1], eager[1])
     assert torch.equal(eager[0], dacs_ext.density(z, 20, rotation=rotation, normalized=True))
+
+
+def test_cuda_kernels_are_registered_exactly_when_built():
+    # What _build_info says and what the dispatcher holds agree for every op with
+    # a CUDA kernel (natural_breaks always registers CUDA, as a copy to its CPU kernel).
+    for name in ("lsh_buckets", "bucket_sort", "chunk_density", "min_distance", "kcenter_greedy"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"dacs::{name}", "CPU")
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"dacs::{name}", "CUDA") == ops.WITH_CUDA
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available() and os.environ.get("DACS_EXT_REQUIRE_CUDA") != "1",
+    reason="no CUDA device (set DACS_EXT_REQUIRE_CUDA=1 to make this a failure)",
+)
+def test_a_gpu_machine_runs_the_cuda_kernels():
+    assert torch.cuda.is_available(), "DACS_EXT_REQUIRE_CUDA=1 but torch sees no CUDA device"
+    assert ops.WITH_CUDA, conftest.MISSING_CUDA_KERNELS
