@@ -1,8 +1,8 @@
 """The benchmark cases of the issue: extension and reference on the same inputs.
 
-Each case builds its inputs from a fixed seed and returns a callable per
+Each case builds its inputs from a fixed seed and gives a callable per
 implementation, so pytest-benchmark and the peak-memory probe time exactly the
-same work.
+same work, and a check that the extension's output agrees with the reference's.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
 
 import torch
 
@@ -18,35 +21,65 @@ import dacs_ext
 IMPLEMENTATIONS = {"extension": dacs_ext, "reference": dacs_ext.reference}
 
 
+@dataclass(frozen=True)
+class Case:
+    """``call(api)`` gives the timed callable of one implementation;
+    ``check(extension_output, reference_output)`` raises if they disagree."""
+
+    call: Callable[[ModuleType], Callable[[], torch.Tensor]]
+    check: Callable[[torch.Tensor, torch.Tensor], None]
+
+
 def _features(n: int, d: int, seed: int) -> torch.Tensor:
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
 
 
-def density(n: int):
+def _close_float32(got: torch.Tensor, want: torch.Tensor) -> None:
+    # float32 sums of thousands of terms, accumulated in another order.
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))
+
+
+def density(n: int) -> Case:
     z = _features(n, 16, 0)
     rotation = dacs_ext.random_rotation(16, 100, generator=torch.Generator().manual_seed(1))
-    return lambda api: (lambda: api.density(z, 100, rotation=rotation))
+    return Case(lambda api: (lambda: api.density(z, 100, rotation=rotation)), _close_float32)
 
 
-def kcenter_greedy():
+def kcenter_greedy() -> Case:
     unlabeled, labeled = _features(50_000, 16, 2), _features(1_000, 16, 3)
-    return lambda api: (lambda: api.kcenter_greedy(unlabeled, labeled, 1_000))
+
+    def check(got: torch.Tensor, want: torch.Tensor) -> None:
+        # In float32 two rows can tie up to rounding, after which the two orders
+        # part; so each pick is checked to be a farthest remaining row, in float64.
+        x = torch.nn.functional.normalize(unlabeled.double(), dim=1)
+        y = torch.nn.functional.normalize(labeled.double(), dim=1)
+        dist = (1 - (x @ y.T).amax(dim=1)).clamp(min=0)
+        assert got.shape == want.shape and int(got[0]) == int(want[0])
+        for pick in got.tolist():
+            assert float(dist[pick]) >= float(dist.max()) - 1e-5, f"pick {pick} is not a farthest remaining row"
+            dist[pick] = float("-inf")
+            torch.minimum(dist, (1 - x @ x[pick]).clamp(min=0), out=dist)
+
+    return Case(lambda api: (lambda: api.kcenter_greedy(unlabeled, labeled, 1_000)), check)
 
 
-def min_distance():
+def min_distance() -> Case:
     x, y = _features(180_000, 16, 4), _features(5_000, 16, 5)
-    return lambda api: (lambda: api.min_distance(x, y))
+    return Case(lambda api: (lambda: api.min_distance(x, y)), lambda got, want: torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6))
 
 
-def natural_breaks(n: int):
+def natural_breaks(n: int) -> Case:
     values = torch.randn(n, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    return lambda api: (lambda: api.natural_breaks(values, 4))
+    return Case(lambda api: (lambda: api.natural_breaks(values, 4)), lambda got, want: torch.testing.assert_close(got, want, rtol=0, atol=0))
 
 
-def select():
+def select() -> Case:
     """The Repeated-MNIST scale of issue 3: 180,000 unlabeled, 5,000 labeled, d = 16."""
     unlabeled, labeled = _features(180_000, 16, 7), _features(5_000, 16, 8)
-    return lambda api: (lambda: api.select(unlabeled, labeled, 500, generator=torch.Generator().manual_seed(9)))
+    return Case(
+        lambda api: (lambda: api.select(unlabeled, labeled, 500, generator=torch.Generator().manual_seed(9))),
+        lambda got, want: torch.testing.assert_close(got, want, rtol=0, atol=0),
+    )
 
 
 CASES = {
@@ -84,7 +117,7 @@ def peak_extra_mb(case: str, implementation: str) -> float:
     """measure_peak_extra_mb of one case, in a fresh interpreter so that nothing
     cached by earlier calls hides the cost."""
     here = os.path.dirname(os.path.abspath(__file__))
-    code = "import cases\nprint(cases.measure_peak_extra_mb(cases.CASES[%r]()(cases.IMPLEMENTATIONS[%r])))\n" % (
+    code = "import cases\nprint(cases.measure_peak_extra_mb(cases.CASES[%r]().call(cases.IMPLEMENTATIONS[%r])))\n" % (
         case,
         implementation,
     )

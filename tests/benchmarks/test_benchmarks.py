@@ -3,22 +3,35 @@
     pytest tests/benchmarks --benchmark-json=bench.json   # time them
     python tests/benchmarks/report.py bench.json          # the table in README.md
 
-CI runs them once with --benchmark-disable so they keep working; the peak
-memory probe then is skipped too.
+Before the extension is timed, its output is checked against the reference's
+(the reference of each case runs first and leaves its output for that). CI runs
+them once with --benchmark-disable so they keep working and keep agreeing; the
+peak memory probe then is skipped.
 """
 
 import pytest
 
 import cases
 
+REFERENCE_OUTPUTS = {}
 
-@pytest.mark.parametrize("implementation", ["extension", "reference"])
+
+def reference_output(case: str):
+    if case not in REFERENCE_OUTPUTS:  # the extension's benchmark was run alone
+        REFERENCE_OUTPUTS[case] = cases.CASES[case]().call(cases.IMPLEMENTATIONS["reference"])()
+    return REFERENCE_OUTPUTS[case]
+
+
+@pytest.mark.parametrize("implementation", ["reference", "extension"])
 @pytest.mark.parametrize("case", list(cases.CASES))
 def test_benchmark(benchmark, case, implementation):
-    fn = cases.CASES[case]()(cases.IMPLEMENTATIONS[implementation])
+    spec = cases.CASES[case]()
+    fn = spec.call(cases.IMPLEMENTATIONS[implementation])
     benchmark.group = case
-    slow = implementation == "reference"
-    result = benchmark.pedantic(fn, rounds=1 if slow else 5, warmup_rounds=0 if slow else 1, iterations=1)
-    assert result is not None
+    if implementation == "extension":
+        spec.check(fn(), reference_output(case))
+        benchmark.pedantic(fn, rounds=5, warmup_rounds=0, iterations=1)  # the check call was the warm-up
+    else:
+        REFERENCE_OUTPUTS[case] = benchmark.pedantic(fn, rounds=1, warmup_rounds=0, iterations=1)
     if not benchmark.disabled:
         benchmark.extra_info["peak_extra_mb"] = round(cases.peak_extra_mb(case, implementation), 1)
