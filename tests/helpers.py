@@ -41,6 +41,19 @@ def small_model(d=12, classes=4):
     return AuxModel(mlp(d, (32, 16)), 16, classes, aux_dim=8)
 
 
+def replay_greedy(x, min_dist, picks, metric, tol):
+    """Checks in float64 that every pick of a k-center greedy run from x [N, d] and
+    min_dist [N] was a farthest remaining row, up to tol (rows that tie up to
+    rounding may come in either order)."""
+    x = x.double()
+    dist = min_dist.double().clone()
+    for pick in picks.tolist():
+        assert float(dist[pick]) >= float(dist.max()) - tol, f"pick {pick} is not a farthest remaining row"
+        dist[pick] = float("-inf")
+        d = (1 - x @ x[pick]).clamp(min=0) if metric == "cosine" else (x - x[pick]).norm(dim=1)
+        dist = torch.minimum(dist, d)
+
+
 def idx_bytes(array, magic):
     """An idx file's bytes: magic, the dimensions, then uint8 data."""
     return struct.pack(">I", magic) + struct.pack(f">{array.ndim}I", *array.shape) + array.astype(np.uint8).tobytes()

@@ -7,7 +7,7 @@ import torch
 from dacs_ext import ops
 from dacs_ext.reference import ops as ref
 
-from helpers import tolerance, unit_rows
+from helpers import replay_greedy, tolerance, unit_rows
 
 FLOATS = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
 
@@ -131,17 +131,6 @@ def test_kcenter_greedy_switch_from_lazy_to_eager(device, gen, metric):
     x = torch.cat([spread, -spread[:1].repeat(3000, 1)])
     got = ops.kcenter_greedy(x, min_dist, 60, metric)
     assert torch.equal(got, ref.kcenter_greedy(x, min_dist, 60, metric))
-
-
-def replay_greedy(x, min_dist, picks, metric, tol):
-    """Checks that every pick was a farthest remaining row (up to tol) in float64."""
-    x = x.double()
-    dist = min_dist.double().clone()
-    for pick in picks.tolist():
-        assert float(dist[pick]) >= float(dist.max()) - tol
-        dist[pick] = float("-inf")
-        d = (1 - x @ x[pick]).clamp(min=0) if metric == "cosine" else (x - x[pick]).norm(dim=1)
-        dist = torch.minimum(dist, d)
 
 
 @pytest.mark.parametrize("dtype", FLOATS[1:])

@@ -1,0 +1,161 @@
+"""Deliberate bugs that the test suite must catch (``scripts/mutation_check.sh``).
+
+Each mutation replaces one snippet of the source, which must occur exactly once,
+and names the tests that should fail: the fast run (CI) runs only those, with
+``-x``; ``--full`` runs the whole suite against each mutation. A later issue that
+adds an algorithm adds the bugs its tests are meant to catch here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    before: str
+    after: str
+    tests: tuple[str, ...]
+    why: str
+
+
+ORACLE = "tests/test_oracle.py"
+API = "tests/test_api.py"
+SELECTION = "tests/test_selection.py"
+TRAINING = "tests/test_training.py"
+LOOP = "tests/test_loop.py"
+MNIST = "tests/test_mnist.py"
+EXPERIMENTS = "tests/test_experiments.py"
+AL = "tests/test_al.py"
+
+MUTATIONS = (
+    # The fourteen bugs that the review of issue 8 found the suite missed.
+    Mutation(
+        "density-rounds-reuse-round-0", "dacs_ext/density.py",
+        "backend.bucket_sort(hashed[r], buckets)", "backend.bucket_sort(hashed[0], buckets)",
+        (ORACLE, API), "every hash round reuses round 0's buckets",
+    ),
+    Mutation(
+        "density-rounds-summed", "dacs_ext/density.py",
+        "return result / rounds if rounds > 1 else result", "return result",
+        (ORACLE, API), "rounds are summed rather than averaged",
+    ),
+    Mutation(
+        "select-ignores-labeled", "dacs_ext/selection.py",
+        "centers = [labeled] if labeled is not None else []", "centers = []",
+        (ORACLE, SELECTION), "select ignores the labeled rows as centers",
+    ),
+    Mutation(
+        "select-ignores-share-centers", "dacs_ext/selection.py",
+        "        if share_centers:\n", "        if False:\n",
+        (ORACLE, SELECTION), "share_centers is ignored",
+    ),
+    Mutation(
+        "kcenter-first-center-not-excluded", "dacs_ext/kcenter.py",
+        '    min_dist[first] = float("-inf")\n', "",
+        (ORACLE, API), "with no labeled rows and duplicated rows the first center can be picked again",
+    ),
+    Mutation(
+        "loop-skips-guard", "dacs_ext/al/loop.py",
+        "picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))",
+        "picked = strategy.select(pool, loop.budget)",
+        (LOOP,), "the loop no longer calls its selection guard",
+    ),
+    Mutation(
+        "resume-without-jsonl-rewrite", "dacs_ext/al/loop.py",
+        "        atomic_write_jsonl(records, os.path.join(directory, CYCLES))  # in case",
+        "        pass  # in case",
+        (LOOP, EXPERIMENTS), "a crash between the checkpoint and the JSON-lines write loses cycles.jsonl lines",
+    ),
+    Mutation(
+        "trials-share-a-seed", "experiments/runner.py",
+        "seed=seed + trial,", "seed=seed,",
+        (EXPERIMENTS,), "every trial uses the same seed",
+    ),
+    Mutation(
+        "lr-drop-never-applied", "dacs_ext/al/training.py",
+        'group["lr"] *= config.lr_drop_factor', 'group["lr"] *= 1.0',
+        (TRAINING,), "the learning-rate drop is never applied",
+    ),
+    Mutation(
+        "aux-gradient-never-stopped", "dacs_ext/al/training.py",
+        "stop_gradient_epoch=config.aux_stop_epoch", 'stop_gradient_epoch=float("inf")',
+        (TRAINING,), "the auxiliary gradient is never stopped",
+    ),
+    Mutation(
+        "weight-decay-dropped", "dacs_ext/al/training.py",
+        "momentum=config.momentum, weight_decay=config.weight_decay)", "momentum=config.momentum)",
+        (TRAINING,), "weight decay is dropped",
+    ),
+    Mutation(
+        "mnist-label-range-unchecked", "experiments/mnist.py",
+        "if labels.size and int(labels.max()) > 9:", "if False:",
+        (MNIST,), "the label-range check is removed",
+    ),
+    Mutation(
+        "mnist-trailing-bytes-accepted", "experiments/mnist.py",
+        "if len(data) != expected:", "if len(data) < expected:",
+        (MNIST,), "trailing bytes after the data are accepted",
+    ),
+    Mutation(
+        "mnist-test-own-statistics", "experiments/mnist.py",
+        "test = (data.test_images.reshape(len(data.test_images), -1).float() / 255 - mean) / std",
+        "test = data.test_images.reshape(len(data.test_images), -1).float() / 255\n    test = (test - test.mean()) / test.std()",
+        (MNIST,), "the test set is normalised with its own statistics",
+    ),
+    # Bugs behind the weak checks of issue 8 and other semantics the oracle pins down.
+    Mutation(
+        "half-input-normalised-in-half", "dacs_ext/_checks.py",
+        "    t = t.to(accumulation_dtype(t.dtype))\n    norms", "    norms",
+        (API,), "half inputs are normalised in half precision before the float32 kernels",
+    ),
+    Mutation(
+        "density-self-pair-counted", "dacs_ext/reference/ops.py",
+        "        weights[:, diagonal, diagonal] = 0\n", "",
+        ("tests/test_ops.py",), "the reference density counts each row against itself",
+    ),
+    Mutation(
+        "split-budget-floor", "dacs_ext/selection.py",
+        "            add[order[:left]] += 1\n", "            add[order[:0]] += 1\n",
+        (SELECTION,), "quotas are floored (Eq. 10 as printed) and the remainder is handed out by the cap loop in any order",
+    ),
+    Mutation(
+        "split-budget-ignores-temperature", "dacs_ext/selection.py",
+        "(1 - sizes.double() / max(total, 1)) / temperature", "(1 - sizes.double() / max(total, 1))",
+        (ORACLE, SELECTION), "Eq. 10's temperature is ignored",
+    ),
+    Mutation(
+        "groups-break-belongs-above", "dacs_ext/groups.py",
+        "breaks[1:-1].to(density.dtype), right=False)", "breaks[1:-1].to(density.dtype), right=True)",
+        (ORACLE,), "a sample whose density equals a break goes to the denser group",
+    ),
+    Mutation(
+        "select-groups-dense-first", "dacs_ext/selection.py",
+        "    for g in range(groups):\n", "    for g in reversed(range(groups)):\n",
+        (ORACLE,), "with shared centers, groups are visited densest first",
+    ),
+    Mutation(
+        "density-neighbours-both-as-back", "dacs_ext/density.py",
+        "backend.chunk_density(z[order], buckets, neighbours)", 'backend.chunk_density(z[order], buckets, "back" if neighbours == "both" else neighbours)',
+        (ORACLE,), "neighbours='both' reads only the previous chunk",
+    ),
+    Mutation(
+        "coreset-cosine", "dacs_ext/al/strategies.py",
+        'features[unlabeled], features[labeled], budget, metric="euclidean", generator=pool.generator',
+        'features[unlabeled], features[labeled], budget, metric="cosine", generator=pool.generator',
+        (AL,), "Core-set uses the cosine metric instead of Euclidean",
+    ),
+    Mutation(
+        "squeeze-least-uncertain", "dacs_ext/selection.py",
+        "order = torch.sort(scores, descending=True, stable=True).indices",
+        "order = torch.sort(scores, descending=False, stable=True).indices",
+        (SELECTION,), "the combination keeps the least uncertain candidates",
+    ),
+    Mutation(
+        "init-ignores-trial-seed", "dacs_ext/al/loop.py",
+        "torch.manual_seed(derived_seed(seed, _MODEL, cycle))", "torch.manual_seed(derived_seed(0, _MODEL, cycle))",
+        (LOOP,), "every trial starts from the same initialisation",
+    ),
+)
