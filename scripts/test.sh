@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs every test: the unit, property and dispatch
-# tests, the CMake build loaded by a test, the nvcc compile check of every .cu
-# (when nvcc exists), an AddressSanitizer run of the CPU kernels, and the
-# benchmarks once with timing disabled.
+# Sets up a fresh machine and runs every test: the unit, property, oracle and
+# dispatch tests, the CMake build loaded by a test, the nvcc compile check of
+# every .cu (when nvcc exists), an AddressSanitizer run of the CPU kernels, the
+# benchmarks once with timing disabled (their outputs checked against the
+# reference), and the mutation check (every deliberate bug must be caught).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
@@ -17,3 +18,5 @@ bash scripts/check_cuda_compile.sh
 bash scripts/asan_check.sh
 
 "$PYTHON" -m pytest -q -p no:cacheprovider --rootdir=. tests --benchmark-disable "$@"
+
+bash scripts/mutation_check.sh
