@@ -5,6 +5,7 @@ uncertainty method."""
 from __future__ import annotations
 
 import time
+import warnings
 from types import ModuleType
 
 import torch
@@ -91,12 +92,16 @@ def select(
         labeled: [M, d] features of the labeled rows, or None / [0, d].
         budget: 0 <= budget <= N samples to pick.
         buckets, rounds, neighbours: of ``dacs_ext.density``.
-        groups: density groups (h of Eq. 9), >= 2.
+        groups: density groups (h of Eq. 9), >= 2. When the densities hold fewer
+            distinct values (features collapsed early in training, a tiny pool),
+            as many groups as there are distinct values are used, with a
+            ``RuntimeWarning``, rather than failing the acquisition.
         temperature: tau of Eq. 10, > 0.
         share_centers: let later groups see earlier groups' picks as centers.
         generator: source of the LSH rotation and of any random first center.
         return_details: also return a dict with ``density`` [N], ``groups`` [N],
-            ``quotas`` [G] and ``seconds`` per stage.
+            ``quotas`` [G], ``groups_used`` (G, below ``groups`` after a fallback)
+            and ``seconds`` per stage.
         backend: ``dacs_ext.ops`` or ``dacs_ext.reference.ops``.
 
     Returns:
@@ -111,7 +116,8 @@ def select(
     if labeled is not None:
         labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
         labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
-    _checks.positive(temperature, "temperature")  # before the density work
+    groups = _checks.integer(groups, "groups", low=2)  # before the density work
+    _checks.positive(temperature, "temperature")
     x = _checks.unit_rows(x, "unlabeled")
     timings["prepare"] = time.perf_counter() - start
 
@@ -120,14 +126,14 @@ def select(
     timings["density"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    group_ids = density_groups(dens, groups, backend=backend)
-    sizes = torch.bincount(group_ids, minlength=groups).cpu()
+    group_ids, used = _grouped(dens, groups, backend)
+    sizes = torch.bincount(group_ids, minlength=used).cpu()
     quotas = split_budget(sizes, budget, temperature)
     timings["groups"] = time.perf_counter() - start
 
     start = time.perf_counter()
     picks = []
-    for g in range(groups):
+    for g in range(used):
         if int(quotas[g]) == 0:
             continue
         members = (group_ids == g).nonzero().squeeze(1)
@@ -141,7 +147,27 @@ def select(
     timings["kcenter"] = time.perf_counter() - start
     if not return_details:
         return result
-    return result, {"density": dens, "groups": group_ids, "quotas": quotas, "seconds": timings}
+    return result, {"density": dens, "groups": group_ids, "quotas": quotas, "groups_used": used, "seconds": timings}
+
+
+def _grouped(dens: torch.Tensor, groups: int, backend: ModuleType) -> tuple[torch.Tensor, int]:
+    """Density groups [N] and their count: ``groups``, or the number of distinct
+    densities when that is smaller (one group when all are equal)."""
+    try:
+        return density_groups(dens, groups, backend=backend), groups
+    except ValueError as error:
+        # The kernel counts distinct values on its own sorted copy: counting here
+        # only on failure keeps a sort off the normal path.
+        if "distinct values" not in str(error):
+            raise
+    used = int(torch.unique(dens).numel())
+    warnings.warn(
+        f"select: the densities hold only {used} distinct value(s), fewer than groups = {groups}; "
+        f"using {used} group(s)", RuntimeWarning, stacklevel=3,
+    )
+    if used == 1:
+        return torch.zeros(dens.shape[0], dtype=torch.int64, device=dens.device), 1
+    return density_groups(dens, used, backend=backend), used
 
 
 def expand_and_squeeze(candidates: torch.Tensor, uncertainty: torch.Tensor, budget: int) -> torch.Tensor:

@@ -158,4 +158,20 @@ MUTATIONS = (
         "torch.manual_seed(derived_seed(seed, _MODEL, cycle))", "torch.manual_seed(derived_seed(0, _MODEL, cycle))",
         (LOOP,), "every trial starts from the same initialisation",
     ),
+    # Issue 9.
+    Mutation(
+        "select-no-group-fallback", "dacs_ext/selection.py",
+        '        if "distinct values" not in str(error):\n            raise\n', "        raise\n",
+        (SELECTION,), "an acquisition with fewer distinct densities than groups kills the run",
+    ),
+    Mutation(
+        "strategy-drops-fallback-note", "dacs_ext/al/strategies.py",
+        '            pool.notes["dacs_groups_used"] = details["groups_used"]\n', "            pass\n",
+        (AL,), "a fallback to fewer density groups is not noted",
+    ),
+    Mutation(
+        "loop-drops-notes", "dacs_ext/al/loop.py",
+        "            notes = pool.notes\n", "",
+        (LOOP,), "the cycle's record loses the strategy's notes",
+    ),
 )

@@ -110,3 +110,20 @@ def test_pool_state_names_missing_outputs():
         PoolState(torch.zeros(3, dtype=torch.bool))["features"]
     with pytest.raises(ValueError, match="method must be one of"):
         make_strategy("entropy")
+
+
+def test_dacs_strategy_notes_a_fallback_to_fewer_groups():
+    # Collapsed auxiliary features: 20 orthonormal rows, one of them 5 times. With
+    # two chunks every density is 0 except the copies' (4 sigmoid(1)): 2 distinct values.
+    eye = torch.eye(24, dtype=torch.float64)
+    z = torch.cat([eye[:19], eye[19].repeat(5, 1), eye[20:]])
+    labeled = torch.zeros(28, dtype=torch.bool)
+    labeled[-4:] = True
+    pool = PoolState(labeled, {"aux_features": z}, torch.Generator().manual_seed(0), 1)
+    with pytest.warns(RuntimeWarning, match="using 2 group"):
+        picked = DACSStrategy(buckets=2).select(pool, 6)
+    assert pool.notes == {"dacs_groups_used": 2}
+    assert torch.equal(check_selection(DACSStrategy(), pool, 6, picked), picked)
+    pool.notes.clear()
+    DACSStrategy(buckets=2, groups=2).select(pool, 6)
+    assert pool.notes == {}  # no fallback, nothing noted

@@ -165,3 +165,20 @@ def test_bad_configs(cls, kwargs, message):
         cls(**kwargs)
 
 
+
+
+class Noting(Strategy):
+    """Random picks, with a note at every second cycle."""
+
+    name = "noting"
+
+    def select(self, pool, budget):
+        if pool.cycle % 2:
+            pool.notes["odd_cycle"] = pool.cycle
+        return Random().select(pool, budget)
+
+
+def test_the_loop_records_what_a_strategy_notes(gen):
+    x, y = blobs(200, gen=gen)
+    records = run_trial(Noting(), small_model, x, y, x, y, LoopConfig(20, 10, 4), TrainConfig(epochs=1), seed=0)
+    assert [r.get("notes") for r in records] == [None, {"odd_cycle": 1}, None, None]

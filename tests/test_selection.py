@@ -120,8 +120,9 @@ def test_select_whole_pool_and_zero_budget(gen):
         (lambda p: dacs_ext.select(p[:0], None, 0), ValueError, "unlabeled must have at least 1 row"),
         (lambda p: dacs_ext.select(p, p[:5, :3], 5, buckets=10), ValueError, "labeled must have d = 16"),
         (lambda p: dacs_ext.select(p, None, 5, buckets=10, temperature=0), ValueError, "temperature must be"),
-        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=1), ValueError, "classes must be in"),
-        (lambda p: dacs_ext.select(p[:1].repeat(100, 1), None, 5, buckets=10), ValueError, "distinct values"),
+        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=1), ValueError, "groups must be in >= 2, got 1"),
+        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=0), ValueError, "groups must be in >= 2, got 0"),
+        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=2.0), TypeError, "groups must be an int"),
         (lambda p: dacs_ext.select(p, None, 5, buckets=1000), ValueError, "buckets must be at most"),
     ],
 )
@@ -129,6 +130,21 @@ def test_select_rejects(gen, call, error, message):
     pool = clusters(gen, [60, 40], [0.1, 0.5])
     with pytest.raises(error, match=message):
         call(pool)
+
+
+@pytest.mark.parametrize("distinct", [1, 2, 3])
+def test_select_falls_back_to_fewer_groups(device, distinct):
+    # Collapsed features: orthonormal rows, some of them repeated. With two chunks
+    # each row reads every other row, and a weight sigmoid(s) * s is exactly 0 for
+    # s = 0 and sigmoid(1) for a copy (s = 1): the densities are 0 for a single row,
+    # sigmoid(1) for a row in a pair and 2 sigmoid(1) in a triple, `distinct` values.
+    eye = torch.eye(16, dtype=torch.float64)
+    copies = [1] * 10 + [[], [2], [2, 3]][distinct - 1]
+    pool = torch.cat([eye[i].repeat(c, 1) for i, c in enumerate(copies)]).to(device)
+    with pytest.warns(RuntimeWarning, match=f"only {distinct} distinct value.*fewer than groups = 4; using {distinct} group"):
+        picks, details = dacs_ext.select(pool, None, 5, buckets=2, groups=4, generator=torch.Generator().manual_seed(0), return_details=True)
+    assert details["groups_used"] == distinct and details["quotas"].numel() == distinct
+    assert picks.shape == (5,) and len(set(picks.tolist())) == 5 and int(details["quotas"].sum()) == 5
 
 
 def test_expand_and_squeeze_keeps_the_most_uncertain():

@@ -129,7 +129,9 @@ def run_trial(
         ``proportion`` (of the pool), ``accuracy`` (0-1 on the test set),
         ``train_seconds``, ``embed_seconds``, ``select_seconds`` (of the
         acquisition after this training; 0 for the last), ``wall_seconds``,
-        ``final_loss``.
+        ``final_loss``, and ``notes`` when the strategy left any in
+        ``PoolState.notes`` (e.g. ``dacs_groups_used`` after a fallback to
+        fewer density groups).
     """
     n = pool_x.shape[0]
     if pool_y.shape[0] != n or test_x.shape[0] != test_y.shape[0]:
@@ -160,6 +162,7 @@ def run_trial(
         accuracy = evaluate(model, test_x, test_y)
 
         embed_seconds = select_seconds = 0.0
+        notes = {}
         if cycle + 1 < loop.measurements:
             embed_start = time.perf_counter()
             outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
@@ -171,11 +174,12 @@ def run_trial(
             picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))
             select_seconds = time.perf_counter() - select_start
             order = torch.cat([order, picked.cpu()])
+            notes = pool.notes
         records.append(
             dict(
                 cycle=cycle, labeled=count, proportion=count / n, accuracy=accuracy,
                 train_seconds=train_seconds, embed_seconds=embed_seconds, select_seconds=select_seconds,
-                wall_seconds=time.perf_counter() - start, final_loss=final_loss,
+                wall_seconds=time.perf_counter() - start, final_loss=final_loss, **({"notes": notes} if notes else {}),
             )
         )
         model_state = {k: v.cpu() for k, v in model.state_dict().items()} if loop.warm_start else None

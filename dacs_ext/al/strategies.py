@@ -30,12 +30,15 @@ class PoolState:
             names the strategy required.
         generator: CPU generator for any randomness of this cycle's selection.
         cycle: index of the cycle (0 = the initial labeled set).
+        notes: what the strategy wants kept in the cycle's record (JSON values),
+            e.g. that DACS fell back to fewer density groups.
     """
 
     labeled: torch.Tensor
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)
     generator: torch.Generator = field(default_factory=torch.Generator)
     cycle: int = 0
+    notes: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> torch.Tensor:
         if name not in self.outputs:
@@ -131,11 +134,15 @@ class DACSStrategy(Strategy):
         return f"DACSStrategy({self.dacs!r})"
 
     def acquire(self, pool: PoolState, budget: int, uncertainty: torch.Tensor | None = None) -> torch.Tensor:
-        """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool."""
+        """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool.
+        A fallback to fewer density groups is noted in ``pool.notes["dacs_groups_used"]``."""
         z = pool["aux_features"]
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
         score = uncertainty[unlabeled] if uncertainty is not None else None
-        return unlabeled[self.dacs.select(z[unlabeled], z[labeled], budget, score, generator=pool.generator)]
+        picks, details = self.dacs.select(z[unlabeled], z[labeled], budget, score, generator=pool.generator, return_details=True)
+        if details["groups_used"] != self.dacs.options["groups"]:
+            pool.notes["dacs_groups_used"] = details["groups_used"]
+        return unlabeled[picks]
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         return self.acquire(pool, budget)
