@@ -13,7 +13,8 @@ import sys
 
 from dacs_ext.al import STRATEGIES
 
-from .report import PLOT, TABLE, report
+from .layout import PLOT, TABLE
+from .report import report
 from .runner import RunError, run
 
 

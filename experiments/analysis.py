@@ -17,15 +17,14 @@ import torch
 
 import dacs_ext
 from dacs_ext.al import embed, evaluate, make_strategy
-from dacs_ext.al.files import atomic_write_bytes
-from dacs_ext.al.loop import CHECKPOINT, acquisition_generator, train_cycle
+from dacs_ext.al.files import atomic_write_bytes, read_jsonl
+from dacs_ext.al.loop import acquisition_generator, labeled_order, train_cycle
 
+from .layout import ANALYSIS, cycles_path
 from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
 from .report import NAMES, collect
-from .runner import RunError, trial_directory
+from .runner import RunError
 from .tasks import all_tasks
-
-ANALYSIS = "analysis.md"
 
 
 def copies_labeled(order: torch.Tensor, images: int) -> int:
@@ -54,11 +53,8 @@ def analyse(out: str) -> str:
     header_written = False
     for method in config["methods"]:
         per_trial = []
-        for trial in range(len(runs[method])):
-            path = os.path.join(trial_directory(out, method, trial), CHECKPOINT)
-            state = torch.load(path, weights_only=True)
-            counts = [r["labeled"] for r in state["records"]]
-            order = state["labeled"]
+        for records in runs[method]:
+            counts, order = [r["labeled"] for r in records], labeled_order(records)
             per_trial.append((counts, [copies_labeled(order[:c], labels.numel()) for c in counts], class_counts(order[: counts[-1]], labels)))
         if not per_trial:
             continue
@@ -107,8 +103,11 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     config, _ = collect(out)
     spec = all_tasks()[config["task"]]
     preset = spec.presets[config["preset"]]
-    state = torch.load(os.path.join(trial_directory(out, method, trial), CHECKPOINT), weights_only=True)
-    records, order = state["records"], state["labeled"]
+    path = cycles_path(out, method, trial)
+    if not os.path.exists(path):
+        raise RunError(f"--replay: {out} has no records of {method!r}, trial {trial} ({path})")
+    records = read_jsonl(path)
+    order = labeled_order(records)
     if not 0 <= cycle < len(records) - 1:
         raise RunError(f"--replay: cycle must be in [0, {len(records) - 2}] (a finished cycle that acquired), got {cycle}")
     strategy = make_strategy(method)

@@ -9,12 +9,11 @@ import os
 import statistics
 
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
-from dacs_ext.al.loop import CYCLES
 
-from .runner import CONFIG, RunError, trial_directory
+from .layout import CONFIG, PLOT, TABLE, cycles_path
+from .runner import RunError
 
 NAMES = {"random": "Random", "coreset": "Core-set", "dacs": "DACS", "dacs-shared": "DACS, shared centers"}
-TABLE, PLOT = "results.md", "accuracy.png"
 
 
 def collect(out: str) -> tuple[dict, dict[str, list[list[dict]]]]:
@@ -28,7 +27,7 @@ def collect(out: str) -> tuple[dict, dict[str, list[list[dict]]]]:
     for method in config["methods"]:
         trials = []
         for trial in range(config["trials"]):
-            cycles = os.path.join(trial_directory(out, method, trial), CYCLES)
+            cycles = cycles_path(out, method, trial)
             if os.path.exists(cycles):
                 trials.append(read_jsonl(cycles))
         runs[method] = trials

@@ -1,12 +1,5 @@
-"""``python -m experiments run``: every method x trial of a task, resumable.
-
-Layout of a run directory::
-
-    config.json                      what was run (checked again on --resume)
-    <method>/trial-<k>/cycles.jsonl  one JSON line per cycle
-    <method>/trial-<k>/checkpoint.pt labeled indices, records (and the model with --warm-start)
-    results.md, accuracy.png         the table and the plot (``report``)
-"""
+"""``python -m experiments run``: every method x trial of a task, resumable,
+into a run directory laid out as ``experiments.layout`` says."""
 
 from __future__ import annotations
 
@@ -21,17 +14,12 @@ import dacs_ext
 from dacs_ext.al import STRATEGIES, make_strategy, run_trial
 from dacs_ext.al.files import atomic_write_json
 
+from .layout import CONFIG, trial_directory
 from .tasks import all_tasks
-
-CONFIG = "config.json"
 
 
 class RunError(Exception):
     """A run that cannot start as asked (its message says why)."""
-
-
-def trial_directory(out: str, method: str, trial: int) -> str:
-    return os.path.join(out, method, f"trial-{trial}")
 
 
 def build_config(task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool) -> dict:

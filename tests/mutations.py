@@ -171,7 +171,12 @@ MUTATIONS = (
     ),
     Mutation(
         "loop-drops-notes", "dacs_ext/al/loop.py",
-        "            notes = pool.notes\n", "",
+        "            notes, acquired = pool.notes, picked.tolist()\n", "            acquired = picked.tolist()\n",
         (LOOP,), "the cycle's record loses the strategy's notes",
+    ),
+    Mutation(
+        "records-without-acquired", "dacs_ext/al/loop.py",
+        "            notes, acquired = pool.notes, picked.tolist()\n", "            notes = pool.notes\n",
+        (LOOP,), "the cycle's JSON line does not list the pool indices it acquired",
     ),
 )

@@ -190,6 +190,8 @@ def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys):
     out = tmp_path / "run"
     assert main(smoke(out, data_dir, "--methods", "random,dacs", trials=1)) == 0
     capsys.readouterr()
+    for checkpoint in out.glob("*/trial-*/checkpoint.pt"):  # the analysis reads no pickle
+        checkpoint.unlink()
     assert analysis_main([str(out), "--replay", "dacs:0:1"]) == 0
     text = capsys.readouterr().out
     assert "acquisition identical to the recorded one" in text

@@ -9,7 +9,7 @@ import torch
 import dacs_ext.al.loop
 from dacs_ext.al import STRATEGIES, LoopConfig, Random, Strategy, TrainConfig, make_strategy, run_trial
 from dacs_ext.al.files import read_jsonl
-from dacs_ext.al.loop import CHECKPOINT, CYCLES, initial_labels
+from dacs_ext.al.loop import CHECKPOINT, CYCLES, initial_labels, labeled_order
 
 from helpers import blobs, small_model, without_times
 
@@ -182,3 +182,14 @@ def test_the_loop_records_what_a_strategy_notes(gen):
     x, y = blobs(200, gen=gen)
     records = run_trial(Noting(), small_model, x, y, x, y, LoopConfig(20, 10, 4), TrainConfig(epochs=1), seed=0)
     assert [r.get("notes") for r in records] == [None, {"odd_cycle": 1}, None, None]
+
+
+@pytest.mark.parametrize("method", ["random", "dacs"])
+def test_the_records_alone_tell_what_was_labeled(tmp_path, method):
+    records = _trial(str(tmp_path), method=method)
+    order = labeled_order(read_jsonl(str(tmp_path / CYCLES)))
+    assert torch.equal(order, torch.load(str(tmp_path / CHECKPOINT), weights_only=True)["labeled"])
+    assert [len(r["acquired"]) for r in records] == [30, 30, 30, 0] and len(records[0]["initial"]) == 20
+    assert torch.equal(order[:20], initial_labels(900, 20, 7))
+    with pytest.raises(ValueError, match="do not list the labeled indices"):
+        labeled_order([{k: v for k, v in r.items() if k != "initial"} for r in records])

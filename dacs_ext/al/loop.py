@@ -61,6 +61,15 @@ def initial_labels(pool_size: int, initial: int, seed: int) -> torch.Tensor:
     return torch.randperm(pool_size, generator=_generator(seed, _INITIAL))[:initial]
 
 
+def labeled_order(records: list[dict]) -> torch.Tensor:
+    """int64 [M] the pool indices labeled over a trial's records, in the order
+    they were labeled: the initial set, then each cycle's acquisition; the
+    first ``records[c]["labeled"]`` of them are what cycle c trained on."""
+    if not records or "initial" not in records[0]:
+        raise ValueError("the records do not list the labeled indices (a run from before the records carried them)")
+    return torch.tensor(records[0]["initial"] + [i for r in records for i in r["acquired"]], dtype=torch.int64)
+
+
 def acquisition_generator(seed: int, cycle: int) -> torch.Generator:
     """The generator a strategy gets at ``cycle`` of the trial with ``seed``."""
     return _generator(seed, _ACQUIRE, cycle)
@@ -129,9 +138,12 @@ def run_trial(
         ``proportion`` (of the pool), ``accuracy`` (0-1 on the test set),
         ``train_seconds``, ``embed_seconds``, ``select_seconds`` (of the
         acquisition after this training; 0 for the last), ``wall_seconds``,
-        ``final_loss``, and ``notes`` when the strategy left any in
-        ``PoolState.notes`` (e.g. ``dacs_groups_used`` after a fallback to
-        fewer density groups).
+        ``final_loss``, ``acquired`` (the pool indices this cycle's acquisition
+        picked, in pick order; empty for the last), ``initial`` (the first
+        cycle's labeled pool indices, in the first record only), and ``notes``
+        when the strategy left any in ``PoolState.notes`` (e.g.
+        ``dacs_groups_used`` after a fallback to fewer density groups). So the
+        records alone tell what was labeled when: ``labeled_order(records)``.
     """
     n = pool_x.shape[0]
     if pool_y.shape[0] != n or test_x.shape[0] != test_y.shape[0]:
@@ -162,7 +174,7 @@ def run_trial(
         accuracy = evaluate(model, test_x, test_y)
 
         embed_seconds = select_seconds = 0.0
-        notes = {}
+        notes, acquired = {}, []
         if cycle + 1 < loop.measurements:
             embed_start = time.perf_counter()
             outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
@@ -174,12 +186,14 @@ def run_trial(
             picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))
             select_seconds = time.perf_counter() - select_start
             order = torch.cat([order, picked.cpu()])
-            notes = pool.notes
+            notes, acquired = pool.notes, picked.tolist()
         records.append(
             dict(
                 cycle=cycle, labeled=count, proportion=count / n, accuracy=accuracy,
                 train_seconds=train_seconds, embed_seconds=embed_seconds, select_seconds=select_seconds,
-                wall_seconds=time.perf_counter() - start, final_loss=final_loss, **({"notes": notes} if notes else {}),
+                wall_seconds=time.perf_counter() - start, final_loss=final_loss,
+                **({"initial": order[:count].tolist()} if cycle == 0 else {}), acquired=acquired,
+                **({"notes": notes} if notes else {}),
             )
         )
         model_state = {k: v.cpu() for k, v in model.state_dict().items()} if loop.warm_start else None
