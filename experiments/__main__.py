@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--data-dir", default=None, help="the task's data (default: the task's own, e.g. Debian's Fashion-MNIST)")
     start.add_argument("--device", default="cpu")
     start.add_argument("--resume", action="store_true", help="continue the run in --out if there is one (a finished run is only reported)")
-    start.add_argument("--warm-start", action="store_true", help="keep training the previous cycle's model instead of a fresh one")
+    start.add_argument(
+        "--fresh-init", action="store_true",
+        help="start every cycle from a fresh initialisation instead of training on the previous cycle's model (the paper's protocol)",
+    )
     start.add_argument("--no-progress", action="store_true")
     show = commands.add_parser("report", help="write and print the table and plot of a run")
     show.add_argument("out")
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
                 preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=args.warm_start, device=args.device, progress=not args.no_progress,
+                warm_start=not args.fresh_init, device=args.device, progress=not args.no_progress,
             )
         print(report(args.out))
         print(f"table: {os.path.join(args.out, TABLE)}\nplot:  {os.path.join(args.out, PLOT)}")

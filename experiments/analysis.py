@@ -18,7 +18,7 @@ import torch
 import dacs_ext
 from dacs_ext.al import embed, evaluate, make_strategy
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
-from dacs_ext.al.loop import acquisition_generator, labeled_order, train_cycle
+from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
 
 from .layout import ANALYSIS, cycles_path
 from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
@@ -95,8 +95,9 @@ def exact_density(queries: torch.Tensor, z: torch.Tensor, neighbours: int, *, bl
 
 
 def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000) -> str:
-    """Retrains ``method``'s model of ``cycle`` in ``trial`` (training is
-    deterministic), checks it reproduces the recorded accuracy and acquisition,
+    """Retrains ``method``'s model of ``cycle`` in ``trial`` from the records
+    (training is deterministic; under warm start every cycle up to it is
+    retrained), checks it reproduces the recorded accuracy and acquisition,
     and measures the DACS selection it made: the LSH density against the exact
     neighbourhood density, the density groups and quotas, and the copies of one
     image among the picks."""
@@ -116,7 +117,10 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     seed = config["seed"] + trial
     pool_x, pool_y, test_x, test_y = spec.load(config["data_dir"], preset)
     count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
-    model, _ = train_cycle(spec.make_model, pool_x[order[:count]], pool_y[order[:count]], preset.train, seed=seed, cycle=cycle)
+    model, _ = retrain(
+        spec.make_model, pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
+        warm_start=config["protocol"]["loop"]["warm_start"],
+    )
     accuracy = evaluate(model, test_x, test_y)
     z = embed(model, pool_x, ("aux_features",))["aux_features"]
     labeled = torch.zeros(len(z), dtype=torch.bool)

@@ -22,7 +22,7 @@ class RunError(Exception):
     """A run that cannot start as asked (its message says why)."""
 
 
-def build_config(task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool) -> dict:
+def build_config(task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True) -> dict:
     tasks = all_tasks()
     if task not in tasks:
         raise RunError(f"--task must be one of {', '.join(tasks)}, got {task!r}")
@@ -83,9 +83,11 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
 
 def run(
     out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
-    resume: bool = False, warm_start: bool = False, device: str = "cpu", progress: bool = True,
+    resume: bool = False, warm_start: bool = True, device: str = "cpu", progress: bool = True,
 ) -> None:
-    """Runs (or resumes) every method for every trial; trial k uses seed + k."""
+    """Runs (or resumes) every method for every trial; trial k uses seed + k.
+    ``warm_start=False`` starts every cycle from a fresh initialisation
+    (``config.json`` records which protocol ran, under ``protocol.loop``)."""
     config = build_config(task, methods, trials, preset, seed, data_dir, warm_start)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():

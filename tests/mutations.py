@@ -179,4 +179,14 @@ MUTATIONS = (
         "            notes, acquired = pool.notes, picked.tolist()\n", "            notes = pool.notes\n",
         (LOOP,), "the cycle's JSON line does not list the pool indices it acquired",
     ),
+    Mutation(
+        "warm-start-ignored", "dacs_ext/al/loop.py",
+        "model_state=model_state if loop.warm_start else None, progress=progress,", "model_state=None, progress=progress,",
+        (LOOP,), "under warm start every cycle still starts from a fresh initialisation",
+    ),
+    Mutation(
+        "replay-ignores-warm-start", "dacs_ext/al/loop.py",
+        "for c in range(0 if warm_start else cycle, cycle + 1):", "for c in range(cycle, cycle + 1):",
+        (EXPERIMENTS,), "a replay of a warm-start run retrains only the replayed cycle, from a fresh initialisation",
+    ),
 )

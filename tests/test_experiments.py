@@ -41,7 +41,7 @@ def test_smoke_run_end_to_end(tmp_path, data_dir, capsys):
     printed = capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
     assert config["methods"] == list(METHODS) and config["preset"] == "smoke" and config["trials"] == 2
-    assert config["protocol"]["loop"] == dict(initial=20, budget=20, measurements=3, warm_start=False)
+    assert config["protocol"]["loop"] == dict(initial=20, budget=20, measurements=3, warm_start=True)
     assert config["environment"]["threads"] >= 1
     for method in METHODS:
         for trial in range(2):
@@ -170,7 +170,8 @@ def test_resume_can_add_a_method(tmp_path, data_dir):
     assert "| DACS, shared centers |" in (out / "results.md").read_text()
 
 
-def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys):
+@pytest.mark.parametrize("protocol", [[], ["--fresh-init"]])
+def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys, protocol):
     from experiments.analysis import class_counts, copies_labeled, exact_density, spearman
     from experiments.analysis import main as analysis_main
 
@@ -188,11 +189,12 @@ def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys):
     assert torch.allclose(exact_density(z[:7], z, 12, block=3), (torch.sigmoid(s) * s).sum(1))
 
     out = tmp_path / "run"
-    assert main(smoke(out, data_dir, "--methods", "random,dacs", trials=1)) == 0
+    assert main(smoke(out, data_dir, "--methods", "random,dacs", *protocol, trials=1)) == 0
+    assert json.loads((out / "config.json").read_text())["protocol"]["loop"]["warm_start"] == (not protocol)
     capsys.readouterr()
     for checkpoint in out.glob("*/trial-*/checkpoint.pt"):  # the analysis reads no pickle
         checkpoint.unlink()
-    assert analysis_main([str(out), "--replay", "dacs:0:1"]) == 0
+    assert analysis_main([str(out), "--replay", "dacs:0:1"]) == 0  # warm start: retrains cycles 0 and 1
     text = capsys.readouterr().out
     assert "acquisition identical to the recorded one" in text
     recorded = records_of(str(out), "dacs", 0)[1]["accuracy"]

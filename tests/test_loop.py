@@ -193,3 +193,28 @@ def test_the_records_alone_tell_what_was_labeled(tmp_path, method):
     assert torch.equal(order[:20], initial_labels(900, 20, 7))
     with pytest.raises(ValueError, match="do not list the labeled indices"):
         labeled_order([{k: v for k, v in r.items() if k != "initial"} for r in records])
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_warm_start_continues_the_previous_model(monkeypatch, gen, warm_start):
+    # The weights each cycle starts training from: under warm start the previous
+    # cycle's trained weights, otherwise a fresh initialisation (the one of the
+    # cycle's seed).
+    x, y = blobs(200, gen=gen)
+    real_train = dacs_ext.al.loop.train_model
+    before, after = [], []
+
+    def recording(model, *args, **kwargs):
+        before.append([p.detach().clone() for p in model.parameters()])
+        loss = real_train(model, *args, **kwargs)
+        after.append([p.detach().clone() for p in model.parameters()])
+        return loss
+
+    monkeypatch.setattr(dacs_ext.al.loop, "train_model", recording)
+    run_trial(Random(), small_model, x, y, x, y, LoopConfig(20, 10, 3, warm_start=warm_start), TrainConfig(epochs=2), seed=5)
+    assert LoopConfig().warm_start  # the default
+    for cycle in (1, 2):
+        continued = all(torch.equal(a, b) for a, b in zip(before[cycle], after[cycle - 1]))
+        assert continued == warm_start
+    fresh = all(torch.equal(a, b) for a, b in zip(before[1], before[0]))
+    assert not fresh  # each cycle's fresh initialisation is its own

@@ -26,14 +26,19 @@ _INITIAL, _MODEL, _SHUFFLE, _ACQUIRE = range(4)
 @dataclass(frozen=True)
 class LoopConfig:
     """``initial`` random labels, then ``budget`` more per cycle, for
-    ``measurements`` trainings in all (the paper's tables have 10). With
-    ``warm_start`` each cycle keeps training the previous cycle's model instead
-    of a fresh initialisation (the paper, after LearnLoss, starts fresh)."""
+    ``measurements`` trainings in all (the paper's tables have 10).
+
+    ``warm_start`` (the default) keeps one model per trial: each cycle continues
+    training the previous cycle's model on the grown labeled set, with a fresh
+    optimizer and learning-rate schedule, as the paper (section 2: "we continue
+    to train the model M on the combined labeled dataset") and LearnLoss's public
+    training script do. ``warm_start=False`` starts every cycle from a fresh
+    initialisation instead."""
 
     initial: int = 500
     budget: int = 500
     measurements: int = 10
-    warm_start: bool = False
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         for name in ("initial", "budget", "measurements"):
@@ -86,9 +91,9 @@ def train_cycle(
     model_state: dict | None = None,
     progress: bool = False,
 ) -> tuple[AuxModel, float]:
-    """The model of ``cycle``: initialised under the cycle's seed (or from
-    ``model_state``), trained on the labeled x [M, ...], y [M] in the cycle's
-    batch order. Replaying a cycle of a saved run gives its model again.
+    """The model of ``cycle``: initialised under the cycle's seed, or from
+    ``model_state`` (warm start: the previous cycle's trained weights), and
+    trained on the labeled x [M, ...], y [M] in the cycle's batch order.
 
     Returns:
         the trained model (on x's device) and its last epoch's mean loss.
@@ -99,6 +104,34 @@ def train_cycle(
     if model_state is not None:
         model.load_state_dict(model_state)
     loss = train_model(model, x, y, train, _generator(seed, _SHUFFLE, cycle), progress=progress, description=f"cycle {cycle}")
+    return model, loss
+
+
+def retrain(
+    make_model: Callable[[], AuxModel],
+    pool_x: torch.Tensor,
+    pool_y: torch.Tensor,
+    records: list[dict],
+    train: TrainConfig,
+    *,
+    seed: int,
+    cycle: int,
+    warm_start: bool,
+    progress: bool = False,
+) -> tuple[AuxModel, float]:
+    """The model that ``cycle`` of a recorded trial trained, trained again from
+    the records alone (training is deterministic): under warm start every cycle
+    up to ``cycle`` is retrained in turn, each from the one before.
+
+    Args:
+        pool_x: [N, ...], pool_y: [N] the trial's pool; records: its cycle records.
+    """
+    order = labeled_order(records).to(pool_x.device)
+    state = None
+    for c in range(0 if warm_start else cycle, cycle + 1):
+        rows = order[: records[c]["labeled"]]
+        model, loss = train_cycle(make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=c, model_state=state, progress=progress)
+        state = model.state_dict() if warm_start else None
     return model, loss
 
 
@@ -124,7 +157,7 @@ def run_trial(
         strategy: picks ``loop.budget`` pool indices per cycle.
         make_model: builds a freshly initialised model (called under a seed
             derived from ``seed`` and the cycle, so every method of a trial
-            trains from the same initialisations).
+            trains from the same initialisation(s)).
         pool_x: [N, ...] pool inputs; pool_y: int64 [N] labels, revealed as acquired.
         test_x: [T, ...] test inputs; test_y: int64 [T].
         seed: the trial's seed; the initial labeled set, the initialisations,
