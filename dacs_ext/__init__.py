@@ -8,7 +8,7 @@ from . import ops
 from .density import density, random_rotation
 from .groups import density_groups, natural_breaks
 from .kcenter import kcenter_greedy, min_distance
-from .selection import DACS, expand_and_squeeze, select, split_budget
+from .selection import DACS, DACSSettings, expand_and_squeeze, select, split_budget
 from . import nn
 from . import reference
 
@@ -25,6 +25,7 @@ __all__ = [
     "select",
     "expand_and_squeeze",
     "DACS",
+    "DACSSettings",
     "nn",
 ]
 __version__ = "0.1.0"

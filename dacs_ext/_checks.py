@@ -68,6 +68,27 @@ def positive(value, name: str) -> float:
     return float(value)
 
 
+def at_least(value, name: str, low: float) -> float:
+    """Checks a finite real number >= low."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < float("inf"):
+        raise ValueError(f"{name} must be a number >= {low:g}, got {value!r}")
+    return float(value)
+
+
+def boolean(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def even_buckets(value) -> int:
+    """Checks an LSH bucket count: an even int >= 2 (the rotation has buckets // 2 columns)."""
+    value = integer(value, "buckets", low=2)
+    if value % 2:
+        raise ValueError(f"buckets must be even (the rotation has buckets // 2 columns), got {value}")
+    return value
+
+
 def choice(value, name: str, options: tuple[str, ...]) -> str:
     if value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")

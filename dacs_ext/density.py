@@ -85,9 +85,7 @@ def density(
     """
     z = _checks.features(z, "z", min_rows=2, finite=normalized)
     n = z.shape[0]
-    buckets = _checks.integer(buckets, "buckets", low=2)
-    if buckets % 2:
-        raise ValueError(f"buckets must be even (the rotation has buckets // 2 columns), got {buckets}")
+    buckets = _checks.even_buckets(buckets)
     if buckets > n:
         raise ValueError(f"buckets must be at most the number of samples N = {n}, got {buckets}")
     rounds = _checks.integer(rounds, "rounds", low=1)

@@ -4,6 +4,7 @@ uncertainty method."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from types import ModuleType
@@ -15,8 +16,69 @@ from .density import density as _density
 from .groups import density_groups
 from .kcenter import kcenter_greedy
 
-DEFAULT_EXPAND = 2.0
-"""The paper does not state eta: DACS proposes 2x the budget and uncertainty keeps half."""
+
+@dataclasses.dataclass(frozen=True)
+class DACSSettings:
+    """Every setting of DACS, in one place: ``select``, ``DACS``,
+    ``dacs_ext.al.DACSStrategy``, the experiment presets and the command line take
+    their defaults from here. The defaults are the paper's where it states them.
+
+    Attributes:
+        buckets: LSH buckets, also the number of chunks (Eq. 6-7); even, >= 2, at
+            most the pool size. 100.
+        groups: density groups h (Eq. 9), >= 2. 4.
+        temperature: tau of Eq. 10, > 0; lower gives the sparse groups more. 0.25.
+        rounds: independent LSH rounds whose densities are averaged, >= 1. The paper
+            uses 1.
+        neighbours: the chunks a chunk reads besides its own: ``"back"`` (Eq. 7),
+            ``"both"`` or ``"none"``.
+        share_centers: let each group's k-center see the earlier groups' picks (not
+            in the paper, which lets a group see only the labeled rows and its own).
+        expand: eta of section 4.3, >= 1: combined with an uncertainty method, DACS
+            proposes ``round(eta * budget)`` candidates and the uncertainty keeps the
+            budget. The paper does not state it: 2.
+    """
+
+    buckets: int = 100
+    groups: int = 4
+    temperature: float = 0.25
+    rounds: int = 1
+    neighbours: str = "back"
+    share_centers: bool = False
+    expand: float = 2.0
+
+    def __post_init__(self) -> None:
+        checked = dict(
+            buckets=_checks.even_buckets(self.buckets),
+            groups=_checks.integer(self.groups, "groups", low=2),
+            temperature=_checks.positive(self.temperature, "temperature"),
+            rounds=_checks.integer(self.rounds, "rounds", low=1),
+            neighbours=_checks.choice(self.neighbours, "neighbours", _checks.NEIGHBOURS),
+            share_centers=_checks.boolean(self.share_centers, "share_centers"),
+            expand=_checks.at_least(self.expand, "expand", 1.0),
+        )
+        for name, value in checked.items():  # plain Python values, e.g. from numpy integers
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def of(cls, settings: DACSSettings | None = None, **changes) -> DACSSettings:
+        """``settings`` (the defaults when None) with ``changes`` applied; an unknown
+        name is a ``TypeError`` that lists the known ones."""
+        if settings is not None and not isinstance(settings, cls):
+            raise TypeError(f"settings must be a DACSSettings, got {type(settings).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(f"unknown DACS setting(s) {', '.join(unknown)}; the settings are {', '.join(sorted(known))}")
+        return dataclasses.replace(settings if settings is not None else cls(), **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def changed(self, base: DACSSettings | None = None) -> dict:
+        """The settings that differ from ``base`` (the defaults when None)."""
+        base = base if base is not None else DACSSettings()
+        return {k: v for k, v in self.to_dict().items() if getattr(base, k) != v}
 
 
 def split_budget(group_sizes: torch.Tensor, budget: int, temperature: float = 0.25) -> torch.Tensor:
@@ -67,16 +129,12 @@ def select(
     unlabeled: torch.Tensor,
     labeled: torch.Tensor | None,
     budget: int,
+    settings: DACSSettings | None = None,
     *,
-    buckets: int = 100,
-    groups: int = 4,
-    temperature: float = 0.25,
-    rounds: int = 1,
-    neighbours: str = "back",
-    share_centers: bool = False,
     generator: torch.Generator | None = None,
     return_details: bool = False,
     backend: ModuleType = ops,
+    **changes,
 ):
     """Density-aware core-set selection (paper Algorithm 1).
 
@@ -91,13 +149,12 @@ def select(
         unlabeled: [N, d] features of the pool (the auxiliary head's output).
         labeled: [M, d] features of the labeled rows, or None / [0, d].
         budget: 0 <= budget <= N samples to pick.
-        buckets, rounds, neighbours: of ``dacs_ext.density``.
-        groups: density groups (h of Eq. 9), >= 2. When the densities hold fewer
-            distinct values (features collapsed early in training, a tiny pool),
-            as many groups as there are distinct values are used, with a
-            ``RuntimeWarning``, rather than failing the acquisition.
-        temperature: tau of Eq. 10, > 0.
-        share_centers: let later groups see earlier groups' picks as centers.
+        settings: ``DACSSettings`` (the defaults when None); keyword ``changes``
+            such as ``buckets=50, rounds=4`` override single settings. When the
+            densities hold fewer distinct values than ``groups`` (features
+            collapsed early in training, a tiny pool), as many groups as there are
+            distinct values are used, with a ``RuntimeWarning``, rather than
+            failing the acquisition. ``expand`` is not used here (see ``DACS``).
         generator: source of the LSH rotation and of any random first center.
         return_details: also return a dict with ``density`` [N], ``groups`` [N],
             ``quotas`` [G], ``groups_used`` (G, below ``groups`` after a fallback)
@@ -110,25 +167,27 @@ def select(
     """
     timings = {}
     start = time.perf_counter()
+    settings = DACSSettings.of(settings, **changes)
     x = _checks.features(unlabeled, "unlabeled", finite=False)
     n = x.shape[0]
     budget = _checks.integer(budget, "budget", low=0, high=n)
     if labeled is not None:
         labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
         labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
-    groups = _checks.integer(groups, "groups", low=2)  # before the density work
-    _checks.positive(temperature, "temperature")
     x = _checks.unit_rows(x, "unlabeled")
     timings["prepare"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    dens = _density(x, buckets, rounds=rounds, neighbours=neighbours, generator=generator, normalized=True, backend=backend)
+    dens = _density(
+        x, settings.buckets, rounds=settings.rounds, neighbours=settings.neighbours, generator=generator,
+        normalized=True, backend=backend,
+    )
     timings["density"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    group_ids, used = _grouped(dens, groups, backend)
+    group_ids, used = _grouped(dens, settings.groups, backend)
     sizes = torch.bincount(group_ids, minlength=used).cpu()
-    quotas = split_budget(sizes, budget, temperature)
+    quotas = split_budget(sizes, budget, settings.temperature)
     timings["groups"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -138,7 +197,7 @@ def select(
             continue
         members = (group_ids == g).nonzero().squeeze(1)
         centers = [labeled] if labeled is not None else []
-        if share_centers:
+        if settings.share_centers:
             centers += [x[p] for p in picks]
         centers = torch.cat(centers) if centers else None
         chosen = kcenter_greedy(x[members], centers, int(quotas[g]), metric="cosine", generator=generator, backend=backend)
@@ -199,48 +258,29 @@ def expand_and_squeeze(candidates: torch.Tensor, uncertainty: torch.Tensor, budg
 class DACS:
     """Density-aware core-set as an acquisition strategy object.
 
-    ``DACS(buckets=100, groups=4, temperature=0.25).select(unlabeled, labeled,
-    budget)`` is ``dacs_ext.select`` with these settings. With ``expand=eta`` and
-    an ``uncertainty`` [N] passed to ``select``, DACS proposes ``round(eta *
-    budget)`` candidates (capped at the pool) and ``expand_and_squeeze`` keeps the
-    ``budget`` most uncertain (section 4.3; default eta when combined:
-    ``DEFAULT_EXPAND`` = 2).
+    ``DACS(settings, seed=0).select(unlabeled, labeled, budget)`` is
+    ``dacs_ext.select`` with these settings (``DACSSettings``; keyword changes
+    such as ``DACS(buckets=50)`` apply on top). Given an ``uncertainty`` [N],
+    ``select`` proposes ``round(settings.expand * budget)`` candidates (capped at
+    the pool) and ``expand_and_squeeze`` keeps the ``budget`` most uncertain
+    (section 4.3).
     """
 
-    def __init__(
-        self,
-        buckets: int = 100,
-        groups: int = 4,
-        temperature: float = 0.25,
-        *,
-        rounds: int = 1,
-        neighbours: str = "back",
-        share_centers: bool = False,
-        expand: float | None = None,
-        seed: int | None = None,
-    ) -> None:
-        if expand is not None and not (isinstance(expand, (int, float)) and expand >= 1):
-            raise ValueError(f"expand must be a number >= 1, got {expand!r}")
-        self.options = dict(
-            buckets=buckets, groups=groups, temperature=temperature, rounds=rounds,
-            neighbours=neighbours, share_centers=share_centers,
-        )
-        self.expand = expand
+    def __init__(self, settings: DACSSettings | None = None, *, seed: int | None = None, **changes) -> None:
+        self.settings = DACSSettings.of(settings, **changes)
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     def __repr__(self) -> str:
-        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
-        return f"DACS({options}, expand={self.expand!r})"
+        return f"DACS({self.settings!r})"
 
     def select(self, unlabeled, labeled, budget, uncertainty=None, *, generator=None, return_details=False):
         """Indices into ``unlabeled`` [budget]; see ``dacs_ext.select``. ``generator``
         overrides the one seeded at construction for this call."""
         generator = generator if generator is not None else self.generator
         if uncertainty is None:
-            return select(unlabeled, labeled, budget, generator=generator, return_details=return_details, **self.options)
-        eta = self.expand if self.expand is not None else DEFAULT_EXPAND
-        proposed = min(unlabeled.shape[0], int(round(eta * budget)))
-        out = select(unlabeled, labeled, proposed, generator=generator, return_details=return_details, **self.options)
+            return select(unlabeled, labeled, budget, self.settings, generator=generator, return_details=return_details)
+        proposed = min(unlabeled.shape[0], int(round(self.settings.expand * budget)))
+        out = select(unlabeled, labeled, proposed, self.settings, generator=generator, return_details=return_details)
         candidates, details = out if return_details else (out, None)
         chosen = expand_and_squeeze(candidates, uncertainty, budget)
         return (chosen, details) if return_details else chosen

@@ -3,15 +3,19 @@
     python -m experiments run --task rmnist --methods random,coreset,dacs --trials 3 --preset paper --out DIR
     python -m experiments run ... --out DIR --resume      # continue the run in DIR (or start it)
     python -m experiments report DIR                      # table and plot of a (partial) run
+
+Strategy settings: --dacs-rounds 4 --dacs-neighbours both --dacs-share-centers ...
+(one option per field of each settings object, e.g. dacs_ext.DACSSettings).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
-from dacs_ext.al import STRATEGIES
+from dacs_ext.al import SETTINGS, STRATEGIES
 
 from .layout import PLOT, TABLE
 from .report import report
@@ -33,9 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--resume", action="store_true", help="continue the run in --out if there is one (a finished run is only reported)")
     start.add_argument(
         "--fresh-init", action="store_true",
-        help="start every cycle from a fresh initialisation instead of training on the previous cycle's model (the paper's protocol)",
+        help="start every cycle from a fresh initialisation (by default each cycle keeps training the previous cycle's model, as the paper does)",
     )
     start.add_argument("--no-progress", action="store_true")
+    for name, cls in SETTINGS.items():
+        group = start.add_argument_group(f"{name} settings", f"fields of {cls.__name__}; unset ones keep the preset's (the defaults)")
+        for f in dataclasses.fields(cls):
+            flag = f"--{name}-{f.name.replace('_', '-')}"
+            if isinstance(f.default, bool):
+                group.add_argument(flag, dest=f"{name}.{f.name}", action=argparse.BooleanOptionalAction, default=None)
+            else:
+                group.add_argument(
+                    flag, dest=f"{name}.{f.name}", metavar=f.name.upper(), type=type(f.default), default=None, help=f"default {f.default}"
+                )
     show = commands.add_parser("report", help="write and print the table and plot of a run")
     show.add_argument("out")
     args = parser.parse_args(argv)
@@ -44,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
                 preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=not args.fresh_init, device=args.device, progress=not args.no_progress,
+                warm_start=not args.fresh_init, settings=settings_changes(args), device=args.device,
+                progress=not args.no_progress,
             )
         print(report(args.out))
         print(f"table: {os.path.join(args.out, TABLE)}\nplot:  {os.path.join(args.out, PLOT)}")
@@ -55,6 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted; every finished cycle is saved: add --resume to continue in {args.out}", file=sys.stderr)
         return 130
     return 0
+
+
+def settings_changes(args: argparse.Namespace) -> dict[str, dict]:
+    """The settings given on the command line: ``{settings name: {field: value}}``."""
+    changes = {}
+    for dest, value in vars(args).items():
+        if "." in dest and value is not None:
+            name, field = dest.split(".", 1)
+            changes.setdefault(name, {})[field] = value
+    return changes
 
 
 if __name__ == "__main__":

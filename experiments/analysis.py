@@ -22,8 +22,8 @@ from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
 
 from .layout import ANALYSIS, cycles_path
 from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
-from .report import NAMES, collect
-from .runner import RunError
+from .report import collect, label
+from .runner import RunError, settings_of
 from .tasks import all_tasks
 
 
@@ -65,7 +65,7 @@ def analyse(out: str) -> str:
         copies = [statistics.fmean(t[1][i] for t in per_trial if len(t[1]) > i) for i in range(len(counts))]
         smallest = statistics.fmean(int(t[2].min()) for t in per_trial)
         largest = statistics.fmean(int(t[2].max()) for t in per_trial)
-        lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(f"{c:.1f}" for c in copies) + f" | {smallest:.0f} / {largest:.0f} |")
+        lines.append(f"| {label(config, method)} | " + " | ".join(f"{c:.1f}" for c in copies) + f" | {smallest:.0f} / {largest:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -111,7 +111,7 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     order = labeled_order(records)
     if not 0 <= cycle < len(records) - 1:
         raise RunError(f"--replay: cycle must be in [0, {len(records) - 2}] (a finished cycle that acquired), got {cycle}")
-    strategy = make_strategy(method)
+    strategy = make_strategy(method, settings_of(config))
     if not hasattr(strategy, "dacs"):
         raise RunError(f"--replay is for the DACS methods, got {method!r}")
     seed = config["seed"] + trial
@@ -126,21 +126,22 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     labeled = torch.zeros(len(z), dtype=torch.bool)
     labeled[order[:count]] = True
     unlabeled = (~labeled).nonzero().squeeze(1)
-    options = strategy.dacs.options
+    settings = strategy.dacs.settings
     picks, details = dacs_ext.select(
-        z[unlabeled], z[labeled], budget, generator=acquisition_generator(seed, cycle), return_details=True, **options
+        z[unlabeled], z[labeled], budget, settings, generator=acquisition_generator(seed, cycle), return_details=True
     )
     same = torch.equal(unlabeled[picks], order[count : count + budget])
 
     # Density quality on a random sample of the unlabeled rows.
-    n_unlabeled, buckets = len(unlabeled), options["buckets"]
-    neighbours = 2 * n_unlabeled // buckets  # what the LSH sum covers: own chunk + previous chunk
+    n_unlabeled, buckets = len(unlabeled), settings.buckets
+    chunks_read = {"none": 1, "back": 2, "both": 3}[settings.neighbours]
+    neighbours = chunks_read * n_unlabeled // buckets  # how many rows the LSH sum covers
     rows = torch.randperm(n_unlabeled, generator=torch.Generator().manual_seed(0))[:sample]
     unit = torch.nn.functional.normalize(z[unlabeled].double(), dim=1)
     exact = exact_density(unit[rows], unit, neighbours)
     lsh = details["density"][rows].double()
     rho = spearman(lsh, exact)
-    exact_groups = dacs_ext.density_groups(exact, options["groups"])
+    exact_groups = dacs_ext.density_groups(exact, settings.groups)
     agree = float((exact_groups == details["groups"][rows]).double().mean())
 
     # Copies of one image: Repeated-MNIST row i is image i % images.
@@ -161,15 +162,15 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     copies = by_image[full]
     one_group = float((copies == copies[:, :1]).all(1).double().mean())
 
-    sizes, quotas = torch.bincount(groups_of, minlength=options["groups"]), details["quotas"]
-    per_group_picks = torch.bincount(groups_of[picks], minlength=options["groups"])
+    sizes, quotas = torch.bincount(groups_of, minlength=details["groups_used"]), details["quotas"]
+    per_group_picks = torch.bincount(groups_of[picks], minlength=details["groups_used"])
     return "\n".join([
         f"### Replay of {method}, trial {trial}, cycle {cycle} ({count} labeled, picking {budget})",
         "",
         f"- Reproduced: test accuracy {100 * accuracy:.2f}% (recorded {100 * records[cycle]['accuracy']:.2f}%), "
         f"acquisition {'identical to' if same else 'DIFFERENT from'} the recorded one.",
         f"- Density groups (0 = sparsest) sizes {sizes.tolist()}, quotas {quotas.tolist()}, picks {per_group_picks.tolist()}.",
-        f"- LSH density ({buckets} buckets, {options['rounds']} round) against the exact kernel sum over each sample's "
+        f"- LSH density ({buckets} buckets, {settings.rounds} round) against the exact kernel sum over each sample's "
         f"{neighbours} nearest neighbours, on {len(rows)} random unlabeled samples: Spearman {rho:.3f}; "
         f"the two put a sample in the same density group {100 * agree:.1f}% of the time.",
         f"- Images whose three copies are all unlabeled: all three copies in one density group for {100 * one_group:.1f}% of them.",

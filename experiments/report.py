@@ -10,10 +10,16 @@ import statistics
 
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
 
+from dacs_ext.al import STRATEGIES
+
 from .layout import CONFIG, PLOT, TABLE, cycles_path
 from .runner import RunError
 
-NAMES = {"random": "Random", "coreset": "Core-set", "dacs": "DACS", "dacs-shared": "DACS, shared centers"}
+
+def label(config: dict, method: str) -> str:
+    """A method's name in tables and plots: its title and the settings of the run
+    that differ from the method's defaults, e.g. ``DACS (rounds=4)``."""
+    return STRATEGIES[method].label(config.get("settings", {})) if method in STRATEGIES else method
 
 
 def collect(out: str) -> tuple[dict, dict[str, list[list[dict]]]]:
@@ -80,7 +86,7 @@ def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
             if row["trials"] < config["trials"]:
                 text += f" (n={row['trials']})"
             cells.append(text)
-        lines.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label(config, method)} | " + " | ".join(cells) + " |")
     lines += ["", "Seconds per method, summed over trials and cycles (the share of the wall time spent in selection in brackets):", ""]
     lines += ["| Method | wall | training | embedding | selection |", "|---|---|---|---|---|"]
     for method, trials in runs.items():
@@ -88,7 +94,7 @@ def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
         total = {k: sum(r[f"{k}_seconds"] for r in records) for k in ("wall", "train", "embed", "select")}
         share = 100 * total["select"] / total["wall"] if total["wall"] else 0.0
         lines.append(
-            f"| {NAMES.get(method, method)} | {total['wall']:.1f} | {total['train']:.1f} | {total['embed']:.1f} | "
+            f"| {label(config, method)} | {total['wall']:.1f} | {total['train']:.1f} | {total['embed']:.1f} | "
             f"{total['select']:.1f} ({share:.1f}%) |"
         )
     env = config.get("environment", {})
@@ -109,7 +115,7 @@ def plot(config: dict, runs: dict[str, list[list[dict]]], path: str) -> None:
             continue
         x = [100 * r["proportion"] for r in rows]
         mean = [r["mean"] for r in rows]
-        ax.plot(x, mean, marker="o", label=NAMES.get(method, method))
+        ax.plot(x, mean, marker="o", label=label(config, method))
         ax.fill_between(x, [m - r["std"] for m, r in zip(mean, rows)], [m + r["std"] for m, r in zip(mean, rows)], alpha=0.2)
     ax.set_xlabel("labeled proportion of the pool (%)")
     ax.set_ylabel("top-1 test accuracy (%)")

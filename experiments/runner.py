@@ -11,7 +11,7 @@ import platform
 import torch
 
 import dacs_ext
-from dacs_ext.al import STRATEGIES, make_strategy, run_trial
+from dacs_ext.al import SETTINGS, STRATEGIES, make_strategy, run_trial
 from dacs_ext.al.files import atomic_write_json
 
 from .layout import CONFIG, trial_directory
@@ -22,7 +22,23 @@ class RunError(Exception):
     """A run that cannot start as asked (its message says why)."""
 
 
-def build_config(task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True) -> dict:
+def resolve_settings(preset_settings: dict, changes: dict[str, dict] | None) -> dict:
+    """Every strategy settings object: the defaults, or the preset's, with the
+    command line's ``changes`` (``{settings name: {field: value}}``) applied."""
+    changes = changes or {}
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise RunError(f"unknown strategy settings {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+    try:
+        return {name: cls.of(preset_settings.get(name), **changes.get(name, {})) for name, cls in SETTINGS.items()}
+    except (TypeError, ValueError) as error:
+        raise RunError(f"strategy settings: {error}") from None
+
+
+def build_config(
+    task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True,
+    settings: dict[str, dict] | None = None,
+) -> dict:
     tasks = all_tasks()
     if task not in tasks:
         raise RunError(f"--task must be one of {', '.join(tasks)}, got {task!r}")
@@ -38,10 +54,17 @@ def build_config(task: str, methods: list[str], trials: int, preset: str, seed: 
         raise RunError(f"--trials must be >= 1, got {trials}")
     chosen = spec.presets[preset].to_dict()
     chosen["loop"]["warm_start"] = warm_start
+    resolved = resolve_settings(spec.presets[preset].settings, settings)
     return dict(
         task=task, methods=methods, trials=trials, preset=preset, seed=seed,
         data_dir=os.path.abspath(data_dir or spec.default_data_dir), protocol=chosen,
+        settings={name: value.to_dict() for name, value in resolved.items()},
     )
+
+
+def settings_of(config: dict) -> dict:
+    """The settings objects a run's config records (``config["settings"]``)."""
+    return {name: SETTINGS[name](**values) for name, values in config["settings"].items()}
 
 
 def cpu_name() -> str:
@@ -83,12 +106,15 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
 
 def run(
     out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
-    resume: bool = False, warm_start: bool = True, device: str = "cpu", progress: bool = True,
+    resume: bool = False, warm_start: bool = True, settings: dict[str, dict] | None = None, device: str = "cpu",
+    progress: bool = True,
 ) -> None:
     """Runs (or resumes) every method for every trial; trial k uses seed + k.
     ``warm_start=False`` starts every cycle from a fresh initialisation
-    (``config.json`` records which protocol ran, under ``protocol.loop``)."""
-    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start)
+    (``config.json`` records which protocol ran, under ``protocol.loop``).
+    ``settings`` changes strategy settings, ``{"dacs": {"rounds": 4}}`` for
+    example; ``config.json`` records every setting under ``settings``."""
+    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")
@@ -100,7 +126,7 @@ def run(
     for trial in range(trials):
         for method in methods:
             run_trial(
-                make_strategy(method), spec.make_model, pool_x, pool_y, test_x, test_y, loop, chosen.train,
+                make_strategy(method, settings_of(config)), spec.make_model, pool_x, pool_y, test_x, test_y, loop, chosen.train,
                 seed=seed + trial, directory=trial_directory(out, method, trial), progress=progress,
                 description=f"{method} trial {trial + 1}/{trials}",
             )

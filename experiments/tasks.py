@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from dacs_ext.al import AuxModel, LoopConfig, TrainConfig
@@ -10,13 +10,15 @@ from dacs_ext.al import AuxModel, LoopConfig, TrainConfig
 
 @dataclass(frozen=True)
 class Preset:
-    """A protocol: the loop, the training, and optional caps on the training
-    and test images used (None: all)."""
+    """A protocol: the loop, the training, optional caps on the training and
+    test images used (None: all), and strategy settings it fixes (settings
+    objects by ``dacs_ext.al.SETTINGS`` name; the defaults otherwise)."""
 
     loop: LoopConfig
     train: TrainConfig
     train_limit: int | None = None
     test_limit: int | None = None
+    settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return dict(loop=self.loop.to_dict(), train=self.train.to_dict(), train_limit=self.train_limit, test_limit=self.test_limit)

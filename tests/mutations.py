@@ -49,7 +49,7 @@ MUTATIONS = (
     ),
     Mutation(
         "select-ignores-share-centers", "dacs_ext/selection.py",
-        "        if share_centers:\n", "        if False:\n",
+        "        if settings.share_centers:\n", "        if False:\n",
         (ORACLE, SELECTION), "share_centers is ignored",
     ),
     Mutation(
@@ -188,5 +188,20 @@ MUTATIONS = (
         "replay-ignores-warm-start", "dacs_ext/al/loop.py",
         "for c in range(0 if warm_start else cycle, cycle + 1):", "for c in range(cycle, cycle + 1):",
         (EXPERIMENTS,), "a replay of a warm-start run retrains only the replayed cycle, from a fresh initialisation",
+    ),
+    Mutation(
+        "runner-ignores-settings", "experiments/runner.py",
+        "make_strategy(method, settings_of(config)), spec.make_model,", "make_strategy(method), spec.make_model,",
+        (EXPERIMENTS,), "settings given on the command line are recorded but never reach the strategy",
+    ),
+    Mutation(
+        "label-hides-settings", "dacs_ext/al/strategies.py",
+        "        return self.title + (", "        return self.title or (",
+        (AL,), "a method's label in tables and plots does not name its non-default settings",
+    ),
+    Mutation(
+        "dacs-ignores-expand", "dacs_ext/selection.py",
+        "int(round(self.settings.expand * budget))", "int(round(2.0 * budget))",
+        (SELECTION,), "DACS proposes twice the budget whatever eta (expand) says",
     ),
 )

@@ -28,7 +28,7 @@ def test_strategies_return_distinct_unlabeled_indices(name, budget, gen):
         assert picked.dtype == torch.int64 and picked.shape == (budget,)
         assert torch.unique(picked).numel() == budget
         assert not bool(pool.labeled[picked].any())
-        assert torch.equal(check_selection(STRATEGIES[name](), pool, budget, picked), picked)
+        assert torch.equal(check_selection(make_strategy(name), pool, budget, picked), picked)
 
 
 def test_coreset_is_euclidean_kcenter_on_the_features(gen):
@@ -127,3 +127,16 @@ def test_dacs_strategy_notes_a_fallback_to_fewer_groups():
     pool.notes.clear()
     DACSStrategy(buckets=2, groups=2).select(pool, 6)
     assert pool.notes == {}  # no fallback, nothing noted
+
+
+def test_methods_take_settings_and_name_what_differs():
+    settings = {"dacs": dacs_ext.DACSSettings(rounds=4, buckets=20)}
+    dacs, shared, random = (make_strategy(m, settings) for m in ("dacs", "dacs-shared", "random"))
+    assert dacs.dacs.settings == dacs_ext.DACSSettings(rounds=4, buckets=20)
+    assert shared.dacs.settings == dacs_ext.DACSSettings(rounds=4, buckets=20, share_centers=True) and shared.name == "dacs-shared"
+    assert isinstance(random, Random)
+    recorded = {"dacs": settings["dacs"].to_dict()}
+    assert STRATEGIES["dacs"].label(recorded) == "DACS (buckets=20, rounds=4)"
+    assert STRATEGIES["dacs-shared"].label(recorded) == "DACS, shared centers (buckets=20, rounds=4)"
+    assert STRATEGIES["dacs"].label({"dacs": dacs_ext.DACSSettings().to_dict()}) == "DACS"
+    assert STRATEGIES["coreset"].label(recorded) == "Core-set"

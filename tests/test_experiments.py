@@ -204,3 +204,22 @@ def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys, pro
     assert analysis_main([str(out), "--replay", "dacs:0:2"]) == 2  # the last cycle acquires nothing
     assert analysis_main([str(out), "--replay", "dacs-0-1"]) == 2
     assert "METHOD:TRIAL:CYCLE" in capsys.readouterr().err
+
+
+def test_strategy_settings_from_the_command_line(tmp_path, data_dir, capsys):
+    default, explicit, changed = tmp_path / "default", tmp_path / "explicit", tmp_path / "changed"
+    run = lambda out, *extra: main(smoke(out, data_dir, "--methods", "dacs", *extra, trials=1))
+    assert run(default) == 0 and run(explicit, "--dacs-buckets", "100") == 0
+    assert run(changed, "--dacs-buckets", "10", "--dacs-rounds", "2", "--dacs-share-centers") == 0
+    config = json.loads((changed / "config.json").read_text())
+    assert config["settings"]["dacs"] == dict(buckets=10, groups=4, temperature=0.25, rounds=2, neighbours="back", share_centers=True, expand=2.0)
+    assert "| DACS (buckets=10, rounds=2, share_centers=True) |" in (changed / "results.md").read_text()
+    assert "| DACS |" in (default / "results.md").read_text()
+    # The settings reach the strategy: the defaults spelled out change nothing, other ones change the picks.
+    assert records_of(str(explicit), "dacs", 0) == records_of(str(default), "dacs", 0)
+    assert records_of(str(changed), "dacs", 0)[0]["acquired"] != records_of(str(default), "dacs", 0)[0]["acquired"]
+    capsys.readouterr()
+    assert run(tmp_path / "bad", "--dacs-buckets", "7") == 2
+    assert "strategy settings: buckets must be even" in capsys.readouterr().err
+    assert run(changed, "--dacs-buckets", "12", "--resume") == 2
+    assert "different settings" in capsys.readouterr().err

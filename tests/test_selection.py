@@ -188,3 +188,42 @@ def test_normalized_head(gen, task):
     assert features.grad is None  # stopped from reaching the backbone
     if task == "classification":
         assert float(prediction.detach().abs().max()) <= float(head.scale.detach()) + 1e-4  # scale * cosine
+
+
+@pytest.mark.parametrize(
+    "changes, error, message",
+    [
+        (dict(buckets=7), ValueError, "buckets must be even"),
+        (dict(buckets=0), ValueError, "buckets must be in >= 2"),
+        (dict(groups=1), ValueError, "groups must be in >= 2, got 1"),
+        (dict(temperature=0.0), ValueError, "temperature must be a number > 0"),
+        (dict(rounds=0), ValueError, "rounds must be in >= 1"),
+        (dict(neighbours="ahead"), ValueError, "neighbours must be one of"),
+        (dict(share_centers=1), TypeError, "share_centers must be True or False"),
+        (dict(expand=0.5), ValueError, "expand must be a number >= 1"),
+        (dict(expand=float("inf")), ValueError, "expand must be a number >= 1"),
+        (dict(bucket=10), TypeError, "unknown DACS setting.s. bucket; the settings are buckets, expand, groups"),
+    ],
+)
+def test_dacs_settings_reject(changes, error, message):
+    with pytest.raises(error, match=message):
+        dacs_ext.DACSSettings.of(**changes)
+    with pytest.raises(error, match=message):
+        dacs_ext.select(torch.randn(50, 4, dtype=torch.float64), None, 5, **changes)
+
+
+def test_dacs_settings_are_one_object_for_select_and_dacs(gen):
+    pool = clusters(gen, [300, 200], [0.1, 0.5])
+    settings = dacs_ext.DACSSettings(buckets=20, rounds=2, neighbours="both", share_centers=True, expand=3.0)
+    assert settings.changed() == dict(buckets=20, rounds=2, neighbours="both", share_centers=True, expand=3.0)
+    assert dacs_ext.DACSSettings.of(settings, rounds=1).changed(settings) == {"rounds": 1}
+    seeded = lambda: torch.Generator().manual_seed(4)
+    by_object = dacs_ext.select(pool, None, 30, settings, generator=seeded())
+    by_keywords = dacs_ext.select(pool, None, 30, buckets=20, rounds=2, neighbours="both", share_centers=True, generator=seeded())
+    assert torch.equal(by_object, by_keywords)
+    assert not torch.equal(by_object, dacs_ext.select(pool, None, 30, settings, rounds=1, generator=seeded()))
+    # DACS takes its eta (expand) from the same object: 3 x 10 candidates.
+    uncertainty = torch.rand(500, generator=gen, dtype=torch.float64)
+    combined = dacs_ext.DACS(settings).select(pool, None, 10, uncertainty, generator=seeded())
+    candidates = dacs_ext.select(pool, None, 30, settings, generator=seeded())
+    assert torch.equal(combined, dacs_ext.expand_and_squeeze(candidates, uncertainty, 10))

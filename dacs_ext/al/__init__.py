@@ -3,7 +3,7 @@ train -> embed -> acquire -> label loop (paper section 5.1)."""
 
 from .loop import LoopConfig, run_trial
 from .model import AuxModel, ModelOutput
-from .strategies import STRATEGIES, CoreSet, DACSStrategy, PoolState, Random, Strategy, make_strategy
+from .strategies import SETTINGS, STRATEGIES, CoreSet, DACSStrategy, Method, PoolState, Random, Strategy, make_strategy
 from .training import TrainConfig, embed, evaluate, train_model
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "CoreSet",
     "DACSStrategy",
     "STRATEGIES",
+    "SETTINGS",
+    "Method",
     "make_strategy",
     "AuxModel",
     "ModelOutput",

@@ -10,14 +10,12 @@ predictor, adds more), and the loop computes only those. Later strategies
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Callable
 
 import torch
 
 from .. import _checks
 from ..kcenter import kcenter_greedy
-from ..selection import DACS
+from ..selection import DACS, DACSSettings
 
 
 @dataclass
@@ -117,21 +115,23 @@ class DACSStrategy(Strategy):
     """DACS (paper section 4, Algorithm 1) on the normalised auxiliary features:
     LSH density, density groups by natural breaks, per-group k-center (cosine).
 
-    Keyword arguments are those of ``dacs_ext.DACS`` (buckets=100, groups=4,
-    temperature=0.25 as in the paper, ...); ``expand`` is for the combinations
-    with an uncertainty method, which pass ``uncertainty`` to ``acquire``.
+    Takes a ``dacs_ext.DACSSettings`` and/or keyword changes to it (buckets=100,
+    groups=4, temperature=0.25 as in the paper, ...); ``expand`` is for the
+    combinations with an uncertainty method, which pass ``uncertainty`` to
+    ``acquire``.
     """
 
     name = "dacs"
     requires = ("aux_features",)
+    settings_name = "dacs"
 
-    def __init__(self, **options) -> None:
-        self.dacs = DACS(**options)
-        if options.get("share_centers"):
+    def __init__(self, settings: DACSSettings | None = None, **changes) -> None:
+        self.dacs = DACS(settings, **changes)
+        if self.dacs.settings.share_centers:
             self.name = "dacs-shared"
 
     def __repr__(self) -> str:
-        return f"DACSStrategy({self.dacs!r})"
+        return f"DACSStrategy({self.dacs.settings!r})"
 
     def acquire(self, pool: PoolState, budget: int, uncertainty: torch.Tensor | None = None) -> torch.Tensor:
         """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool.
@@ -140,7 +140,7 @@ class DACSStrategy(Strategy):
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
         score = uncertainty[unlabeled] if uncertainty is not None else None
         picks, details = self.dacs.select(z[unlabeled], z[labeled], budget, score, generator=pool.generator, return_details=True)
-        if details["groups_used"] != self.dacs.options["groups"]:
+        if details["groups_used"] != self.dacs.settings.groups:
             pool.notes["dacs_groups_used"] = details["groups_used"]
         return unlabeled[picks]
 
@@ -148,19 +148,53 @@ class DACSStrategy(Strategy):
         return self.acquire(pool, budget)
 
 
-STRATEGIES: dict[str, Callable[..., Strategy]] = {
-    "random": Random,
-    "coreset": CoreSet,
-    "dacs": DACSStrategy,
+SETTINGS: dict[str, type] = {"dacs": DACSSettings}
+"""The settings objects a strategy may take, by the name a strategy class gives
+in ``settings_name`` (also the prefix of their command-line options)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method as the command line and the tables know it: a strategy class,
+    the settings the method fixes, and its title."""
+
+    strategy: type[Strategy]
+    title: str
+    fixed: dict = field(default_factory=dict)
+
+    def make(self, **options) -> Strategy:
+        return self.strategy(**{**options, **self.fixed})
+
+    def label(self, settings: dict[str, dict]) -> str:
+        """The title, followed by the settings (given as ``{settings_name:
+        to_dict()}``) that differ from the method's own defaults."""
+        name = getattr(self.strategy, "settings_name", None)
+        if name is None or name not in settings:
+            return self.title
+        changed = SETTINGS[name](**settings[name]).changed(SETTINGS[name](**self.fixed))
+        changed = {k: v for k, v in changed.items() if k not in self.fixed}
+        return self.title + (" (" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
+
+
+STRATEGIES: dict[str, Method] = {
+    "random": Method(Random, "Random"),
+    "coreset": Method(CoreSet, "Core-set"),
+    "dacs": Method(DACSStrategy, "DACS"),
     # Algorithm 1 lets each density group's k-center see only the labeled rows
     # and its own picks; with shared centers a group also sees the earlier
     # groups' picks, so two near-copies that the noisy density put in different
     # groups are not both picked in one cycle.
-    "dacs-shared": partial(DACSStrategy, share_centers=True),
+    "dacs-shared": Method(DACSStrategy, "DACS, shared centers", {"share_centers": True}),
 }
 
 
-def make_strategy(name: str, **options) -> Strategy:
-    """A strategy by its command-line name (``STRATEGIES``' keys)."""
+def make_strategy(name: str, settings: dict | None = None, **options) -> Strategy:
+    """A strategy by its command-line name (``STRATEGIES``' keys). ``settings``
+    maps ``SETTINGS`` names to settings objects; the strategy takes the one it
+    uses (``DACSStrategy``: ``settings["dacs"]``), the others are ignored."""
     _checks.choice(name, "method", tuple(STRATEGIES))
-    return STRATEGIES[name](**options)
+    method = STRATEGIES[name]
+    wanted = getattr(method.strategy, "settings_name", None)
+    if settings and wanted in settings:
+        options = {"settings": settings[wanted], **options}
+    return method.make(**options)
