@@ -15,10 +15,11 @@ from . import _checks, ops
 from .density import density as _density
 from .groups import density_groups
 from .kcenter import kcenter_greedy
+from .settings import Settings
 
 
 @dataclasses.dataclass(frozen=True)
-class DACSSettings:
+class DACSSettings(Settings):
     """Every setting of DACS, in one place: ``select``, ``DACS``,
     ``dacs_ext.al.DACSStrategy``, the experiment presets and the command line take
     their defaults from here. The defaults are the paper's where it states them.
@@ -48,7 +49,7 @@ class DACSSettings:
     expand: float = 2.0
 
     def __post_init__(self) -> None:
-        checked = dict(
+        self._store(
             buckets=_checks.even_buckets(self.buckets),
             groups=_checks.integer(self.groups, "groups", low=2),
             temperature=_checks.positive(self.temperature, "temperature"),
@@ -57,28 +58,6 @@ class DACSSettings:
             share_centers=_checks.boolean(self.share_centers, "share_centers"),
             expand=_checks.at_least(self.expand, "expand", 1.0),
         )
-        for name, value in checked.items():  # plain Python values, e.g. from numpy integers
-            object.__setattr__(self, name, value)
-
-    @classmethod
-    def of(cls, settings: DACSSettings | None = None, **changes) -> DACSSettings:
-        """``settings`` (the defaults when None) with ``changes`` applied; an unknown
-        name is a ``TypeError`` that lists the known ones."""
-        if settings is not None and not isinstance(settings, cls):
-            raise TypeError(f"settings must be a DACSSettings, got {type(settings).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise TypeError(f"unknown DACS setting(s) {', '.join(unknown)}; the settings are {', '.join(sorted(known))}")
-        return dataclasses.replace(settings if settings is not None else cls(), **changes)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def changed(self, base: DACSSettings | None = None) -> dict:
-        """The settings that differ from ``base`` (the defaults when None)."""
-        base = base if base is not None else DACSSettings()
-        return {k: v for k, v in self.to_dict().items() if getattr(base, k) != v}
 
 
 def split_budget(group_sizes: torch.Tensor, budget: int, temperature: float = 0.25) -> torch.Tensor:

@@ -16,7 +16,7 @@ import sys
 import torch
 
 import dacs_ext
-from dacs_ext.al import embed, evaluate, make_strategy
+from dacs_ext.al import DACSStrategy, embed, evaluate, make_strategy
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
 from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
 
@@ -112,14 +112,14 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     if not 0 <= cycle < len(records) - 1:
         raise RunError(f"--replay: cycle must be in [0, {len(records) - 2}] (a finished cycle that acquired), got {cycle}")
     strategy = make_strategy(method, settings_of(config))
-    if not hasattr(strategy, "dacs"):
-        raise RunError(f"--replay is for the DACS methods, got {method!r}")
+    if type(strategy) is not DACSStrategy:
+        raise RunError(f"--replay is for the methods that are DACS alone (dacs, dacs-shared), got {method!r}")
     seed = config["seed"] + trial
     pool_x, pool_y, test_x, test_y = spec.load(config["data_dir"], preset)
     count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
     model, _ = retrain(
         spec.make_model, pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
-        warm_start=config["protocol"]["loop"]["warm_start"],
+        warm_start=config["protocol"]["loop"]["warm_start"], heads=strategy.heads,
     )
     accuracy = evaluate(model, test_x, test_y)
     z = embed(model, pool_x, ("aux_features",))["aux_features"]

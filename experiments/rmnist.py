@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dacs_ext.al import AuxModel, LoopConfig, TrainConfig
+from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 
 from .mnist import DEFAULT_DIR, load_mnist, repeated_mnist
 from .tasks import Preset, Task
@@ -35,13 +35,31 @@ PRESETS = {
 }
 
 
-def mlp(in_features: int = 28 * 28, widths: tuple[int, ...] = WIDTHS) -> nn.Sequential:
-    """The backbone: Linear + ReLU per width; the classifier on top is the third layer."""
-    layers, width = [], in_features
-    for out in widths:
-        layers += [nn.Linear(width, out), nn.ReLU()]
-        width = out
-    return nn.Sequential(*layers)
+class MLP(nn.Sequential):
+    """Linear + ReLU per width. ``forward(x [B, in_features])`` gives
+    ``Tapped(features [B, widths[-1]], taps)``: every hidden layer's output is a
+    tap (what LearnLoss's module reads)."""
+
+    def __init__(self, in_features: int, widths: tuple[int, ...]) -> None:
+        layers, width = [], in_features
+        for out in widths:
+            layers += [nn.Linear(width, out), nn.ReLU()]
+            width = out
+        super().__init__(*layers)
+        self.tap_channels = tuple(widths)
+
+    def forward(self, x: torch.Tensor) -> Tapped:
+        taps = []
+        for layer in self:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                taps.append(x)
+        return Tapped(x, tuple(taps))
+
+
+def mlp(in_features: int = 28 * 28, widths: tuple[int, ...] = WIDTHS) -> MLP:
+    """The backbone; the classifier on top is the third layer."""
+    return MLP(in_features, widths)
 
 
 def make_model() -> AuxModel:

@@ -29,6 +29,7 @@ LOOP = "tests/test_loop.py"
 MNIST = "tests/test_mnist.py"
 EXPERIMENTS = "tests/test_experiments.py"
 AL = "tests/test_al.py"
+LEARNLOSS = "tests/test_learnloss.py"
 
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
@@ -203,5 +204,35 @@ MUTATIONS = (
         "dacs-ignores-expand", "dacs_ext/selection.py",
         "int(round(self.settings.expand * budget))", "int(round(2.0 * budget))",
         (SELECTION,), "DACS proposes twice the budget whatever eta (expand) says",
+    ),
+    Mutation(
+        "ranking-sign-flipped", "dacs_ext/al/learnloss.py",
+        "> 0, 1.0, -1.0)", "> 0, -1.0, 1.0)",
+        (LEARNLOSS,), "the ranking loss rewards predicting the pair's order backwards",
+    ),
+    Mutation(
+        "learnloss-taps-never-detached", "dacs_ext/al/learnloss.py",
+        "            tap = head_input(tap, epoch, stop_gradient_epoch)\n", "",
+        (LEARNLOSS,), "the loss-prediction module keeps training the backbone after the stop epoch",
+    ),
+    Mutation(
+        "learnloss-head-untrained", "dacs_ext/al/training.py",
+        "                    loss = loss + head.loss(out.extras[name], per_sample, y[batch])\n", "                    pass\n",
+        (LEARNLOSS,), "heads' loss terms never reach the total loss",
+    ),
+    Mutation(
+        "learnloss-picks-lowest", "dacs_ext/al/learnloss.py",
+        "order = torch.sort(scores[candidates], descending=True, stable=True)", "order = torch.sort(scores[candidates], descending=False, stable=True)",
+        (LEARNLOSS,), "LearnLoss acquires the lowest predicted losses",
+    ),
+    Mutation(
+        "learnloss-dacs-ignores-loss", "dacs_ext/al/learnloss.py",
+        'return self.acquire(pool, budget, pool["predicted_loss"])', "return self.acquire(pool, budget)",
+        (LEARNLOSS,), "LearnLoss + DACS is DACS alone",
+    ),
+    Mutation(
+        "learnloss-subset-ignored", "dacs_ext/al/learnloss.py",
+        "    if 0 < subset < candidates.numel():", "    if False:",
+        (LEARNLOSS,), "the random-subset option scores the whole pool",
     ),
 )

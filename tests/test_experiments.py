@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from dacs_ext.al import STRATEGIES
 from dacs_ext.al.files import read_jsonl
 from experiments.__main__ import main
 from experiments.report import markdown, summarize
@@ -124,7 +125,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, met
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--methods", "random,entropy"], "--methods must be a comma-separated list of random, coreset, dacs"),
+        (["--methods", "random,entropy"], "--methods must be a comma-separated list of random, coreset, learnloss, dacs"),
         (["--methods", "dacs,dacs"], "lists a method twice"),
         (["--preset", "huge"], "--preset must be one of paper, cpu, smoke"),
         (["--task", "cifar"], "--task must be one of rmnist"),
@@ -223,3 +224,14 @@ def test_strategy_settings_from_the_command_line(tmp_path, data_dir, capsys):
     assert "strategy settings: buckets must be even" in capsys.readouterr().err
     assert run(changed, "--dacs-buckets", "12", "--resume") == 2
     assert "different settings" in capsys.readouterr().err
+
+
+def test_smoke_runs_every_method(tmp_path, data_dir):
+    out = tmp_path / "run"
+    methods = ",".join(STRATEGIES)
+    assert main(smoke(out, data_dir, "--methods", methods, "--learnloss-margin", "0.5", trials=1)) == 0
+    table = (out / "results.md").read_text()
+    for method in STRATEGIES:
+        rows = records_of(str(out), method, 0)
+        assert [r["labeled"] for r in rows] == [20, 40, 60] and rows[-1]["accuracy"] > 0.5
+    assert "| LearnLoss (margin=0.5) |" in table and "| LearnLoss + DACS (learnloss.margin=0.5) |" in table

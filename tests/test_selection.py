@@ -202,7 +202,7 @@ def test_normalized_head(gen, task):
         (dict(share_centers=1), TypeError, "share_centers must be True or False"),
         (dict(expand=0.5), ValueError, "expand must be a number >= 1"),
         (dict(expand=float("inf")), ValueError, "expand must be a number >= 1"),
-        (dict(bucket=10), TypeError, "unknown DACS setting.s. bucket; the settings are buckets, expand, groups"),
+        (dict(bucket=10), TypeError, "unknown DACSSettings field.s. bucket; the fields are buckets, expand, groups"),
     ],
 )
 def test_dacs_settings_reject(changes, error, message):

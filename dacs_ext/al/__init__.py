@@ -2,8 +2,10 @@
 train -> embed -> acquire -> label loop (paper section 5.1)."""
 
 from .loop import LoopConfig, run_trial
-from .model import AuxModel, ModelOutput
-from .strategies import SETTINGS, STRATEGIES, CoreSet, DACSStrategy, Method, PoolState, Random, Strategy, make_strategy
+from .model import AuxModel, Head, ModelOutput, Tapped
+from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings, LossPredictionHead, ranking_loss
+from .methods import SETTINGS, STRATEGIES, Method, make_strategy
+from .strategies import CoreSet, DACSStrategy, PoolState, Random, Strategy
 from .training import TrainConfig, embed, evaluate, train_model
 
 __all__ = [
@@ -12,12 +14,19 @@ __all__ = [
     "Random",
     "CoreSet",
     "DACSStrategy",
+    "LearnLoss",
+    "LearnLossDACS",
+    "LearnLossSettings",
+    "LossPredictionHead",
+    "ranking_loss",
     "STRATEGIES",
     "SETTINGS",
     "Method",
     "make_strategy",
     "AuxModel",
     "ModelOutput",
+    "Tapped",
+    "Head",
     "TrainConfig",
     "train_model",
     "embed",

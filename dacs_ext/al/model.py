@@ -1,5 +1,7 @@
 """A backbone with the main classifier and the auxiliary normalised head of
-paper section 4.1.2, the model every strategy of a comparison trains (5.1.2)."""
+paper section 4.1.2, the model every strategy of a comparison trains (5.1.2),
+plus the heads a strategy adds (e.g. LearnLoss's loss predictor), fed by the
+backbone's feature taps."""
 
 from __future__ import annotations
 
@@ -11,26 +13,65 @@ from torch import nn
 from ..nn import NormalizedHead, head_input
 
 
+class Tapped(NamedTuple):
+    """What a backbone with feature taps returns for B rows of input:
+    ``features`` [B, F] (the penultimate features) and ``taps``, its
+    intermediate features in depth order, each [B, C_i] or a map [B, C_i, H, W].
+    A backbone that returns a plain [B, F] tensor has one tap, its features."""
+
+    features: torch.Tensor
+    taps: tuple[torch.Tensor, ...]
+
+
 class ModelOutput(NamedTuple):
     """What one forward pass gives, B rows of input:
 
     logits [B, C] of the main classifier, aux_logits [B, C] of the auxiliary
     head, features [B, F] (the backbone's penultimate features, what Core-set
-    uses) and aux_features [B, dim] (unit rows, what DACS uses)."""
+    uses), aux_features [B, dim] (unit rows, what DACS uses), taps (the
+    backbone's intermediate features, see ``Tapped``) and extras (the outputs
+    of the heads strategies added, by name, e.g. ``predicted_loss`` [B])."""
 
     logits: torch.Tensor
     aux_logits: torch.Tensor
     features: torch.Tensor
     aux_features: torch.Tensor
+    taps: tuple[torch.Tensor, ...] = ()
+    extras: dict = {}
+
+    def get(self, name: str) -> torch.Tensor:
+        """A field or a head's output by name."""
+        if name in self._fields and name not in ("taps", "extras"):
+            return getattr(self, name)
+        return self.extras[name]
+
+
+class Head(nn.Module):
+    """A module a strategy adds to the model: it reads the backbone's output and
+    gives the named output ``output`` (e.g. ``predicted_loss``), and adds a term
+    to the training loss.
+
+    Subclasses implement ``forward(tapped: Tapped, epoch, stop_gradient_epoch)
+    -> Tensor [B, ...]`` and ``loss(prediction, per_sample_loss [B], y [B]) ->
+    scalar``; ``per_sample_loss`` is the main loss of each row, detached.
+    """
+
+    output: str = "head"
+
+    def loss(self, prediction: torch.Tensor, per_sample_loss: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class AuxModel(nn.Module):
-    """``backbone`` (input -> [B, feature_dim]) followed by a linear classifier
-    and a ``NormalizedHead`` of width ``aux_dim`` on the same features.
+    """``backbone`` (input -> [B, feature_dim] or ``Tapped``) followed by a linear
+    classifier and a ``NormalizedHead`` of width ``aux_dim`` on the same
+    features, and any heads added with ``add_head``.
 
     Args:
-        backbone: any module mapping a batch to [B, feature_dim] features.
-        feature_dim: width F of the backbone's output.
+        backbone: any module mapping a batch to [B, feature_dim] features, or to
+            ``Tapped(features, taps)``; a backbone with taps says their widths in
+            a ``tap_channels`` attribute.
+        feature_dim: width F of the backbone's features.
         num_classes: C.
         aux_dim: width of the normalised auxiliary features (16 in the paper).
     """
@@ -40,10 +81,25 @@ class AuxModel(nn.Module):
         self.backbone = backbone
         self.classifier = nn.Linear(feature_dim, num_classes)
         self.aux = NormalizedHead(feature_dim, num_classes, dim=aux_dim)
+        self.heads = nn.ModuleDict()
+        self.tap_channels = tuple(getattr(backbone, "tap_channels", (feature_dim,)))
+
+    def add_head(self, head: Head) -> None:
+        if head.output in self.heads or head.output in ModelOutput._fields:
+            raise ValueError(f"the model already has an output {head.output!r}")
+        self.heads[head.output] = head
+
+    def outputs(self) -> tuple[str, ...]:
+        """The names ``embed`` can compute: the fields of ``ModelOutput`` with
+        tensors, and the heads' outputs."""
+        return ("logits", "aux_logits", "features", "aux_features", *self.heads)
 
     def forward(self, x: torch.Tensor, *, epoch: int = 0, stop_gradient_epoch: float = float("inf")) -> ModelOutput:
         """From ``stop_gradient_epoch`` on the auxiliary loss no longer reaches
-        the backbone (section 5.2.2)."""
-        features = self.backbone(x)
+        the backbone (section 5.2.2); heads decide the same for themselves."""
+        out = self.backbone(x)
+        tapped = out if isinstance(out, Tapped) else Tapped(out, (out,))
+        features = tapped.features
         aux_logits, aux_features = self.aux(head_input(features, epoch, stop_gradient_epoch))
-        return ModelOutput(self.classifier(features), aux_logits, features, aux_features)
+        extras = {name: head(tapped, epoch, stop_gradient_epoch) for name, head in self.heads.items()}
+        return ModelOutput(self.classifier(features), aux_logits, features, aux_features, tapped.taps, extras)

@@ -2,9 +2,11 @@
 
 A strategy names in ``requires`` which model outputs it needs over the whole
 pool (fields of ``ModelOutput``: ``"features"``, ``"aux_features"``,
-``"logits"``, ``"aux_logits"``; a model with more outputs, e.g. a loss
-predictor, adds more), and the loop computes only those. Later strategies
-(LearnLoss, NCE-Net, CDAL and their DACS combinations) plug in the same way.
+``"logits"``, ``"aux_logits"``, or the output of a head it adds, such as
+LearnLoss's ``"predicted_loss"``), and the loop computes only those. A strategy
+that trains a head with the model returns it from ``heads``; one that takes
+settings objects names them in ``settings_names`` and takes them as keyword
+arguments of those names (``dacs_ext.al.methods`` builds strategies from them).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import _checks
 from ..kcenter import kcenter_greedy
 from ..selection import DACS, DACSSettings
+from .model import Head
 
 
 @dataclass
@@ -58,9 +60,15 @@ class Strategy:
 
     name = "strategy"
     requires: tuple[str, ...] = ()
+    settings_names: tuple[str, ...] = ()
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         raise NotImplementedError
+
+    def heads(self, tap_channels: tuple[int, ...]) -> list[Head]:
+        """The heads this strategy trains with the model, given the widths of the
+        backbone's taps (``AuxModel.tap_channels``); none by default."""
+        return []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -115,23 +123,23 @@ class DACSStrategy(Strategy):
     """DACS (paper section 4, Algorithm 1) on the normalised auxiliary features:
     LSH density, density groups by natural breaks, per-group k-center (cosine).
 
-    Takes a ``dacs_ext.DACSSettings`` and/or keyword changes to it (buckets=100,
-    groups=4, temperature=0.25 as in the paper, ...); ``expand`` is for the
-    combinations with an uncertainty method, which pass ``uncertainty`` to
-    ``acquire``.
+    Takes a ``dacs_ext.DACSSettings`` as ``dacs`` and/or keyword changes to it
+    (buckets=100, groups=4, temperature=0.25 as in the paper, ...); ``expand`` is
+    for the combinations with an uncertainty method, which pass ``uncertainty``
+    to ``acquire``.
     """
 
     name = "dacs"
     requires = ("aux_features",)
-    settings_name = "dacs"
+    settings_names = ("dacs",)
 
-    def __init__(self, settings: DACSSettings | None = None, **changes) -> None:
-        self.dacs = DACS(settings, **changes)
+    def __init__(self, dacs: DACSSettings | None = None, **changes) -> None:
+        self.dacs = DACS(dacs, **changes)
         if self.dacs.settings.share_centers:
             self.name = "dacs-shared"
 
     def __repr__(self) -> str:
-        return f"DACSStrategy({self.dacs.settings!r})"
+        return f"{type(self).__name__}({self.dacs.settings!r})"
 
     def acquire(self, pool: PoolState, budget: int, uncertainty: torch.Tensor | None = None) -> torch.Tensor:
         """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool.
@@ -146,55 +154,3 @@ class DACSStrategy(Strategy):
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         return self.acquire(pool, budget)
-
-
-SETTINGS: dict[str, type] = {"dacs": DACSSettings}
-"""The settings objects a strategy may take, by the name a strategy class gives
-in ``settings_name`` (also the prefix of their command-line options)."""
-
-
-@dataclass(frozen=True)
-class Method:
-    """A method as the command line and the tables know it: a strategy class,
-    the settings the method fixes, and its title."""
-
-    strategy: type[Strategy]
-    title: str
-    fixed: dict = field(default_factory=dict)
-
-    def make(self, **options) -> Strategy:
-        return self.strategy(**{**options, **self.fixed})
-
-    def label(self, settings: dict[str, dict]) -> str:
-        """The title, followed by the settings (given as ``{settings_name:
-        to_dict()}``) that differ from the method's own defaults."""
-        name = getattr(self.strategy, "settings_name", None)
-        if name is None or name not in settings:
-            return self.title
-        changed = SETTINGS[name](**settings[name]).changed(SETTINGS[name](**self.fixed))
-        changed = {k: v for k, v in changed.items() if k not in self.fixed}
-        return self.title + (" (" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else "")
-
-
-STRATEGIES: dict[str, Method] = {
-    "random": Method(Random, "Random"),
-    "coreset": Method(CoreSet, "Core-set"),
-    "dacs": Method(DACSStrategy, "DACS"),
-    # Algorithm 1 lets each density group's k-center see only the labeled rows
-    # and its own picks; with shared centers a group also sees the earlier
-    # groups' picks, so two near-copies that the noisy density put in different
-    # groups are not both picked in one cycle.
-    "dacs-shared": Method(DACSStrategy, "DACS, shared centers", {"share_centers": True}),
-}
-
-
-def make_strategy(name: str, settings: dict | None = None, **options) -> Strategy:
-    """A strategy by its command-line name (``STRATEGIES``' keys). ``settings``
-    maps ``SETTINGS`` names to settings objects; the strategy takes the one it
-    uses (``DACSStrategy``: ``settings["dacs"]``), the others are ignored."""
-    _checks.choice(name, "method", tuple(STRATEGIES))
-    method = STRATEGIES[name]
-    wanted = getattr(method.strategy, "settings_name", None)
-    if settings and wanted in settings:
-        options = {"settings": settings[wanted], **options}
-    return method.make(**options)

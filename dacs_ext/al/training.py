@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..nn import DEFAULT_AUX_WEIGHT, total_loss
-from .model import AuxModel, ModelOutput
+from .model import AuxModel
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ def train_model(
     description: str = "epochs",
 ) -> float:
     """Trains ``model`` in place on x [M, ...] and int64 labels y [M] with
-    L_main + lambda * L_aux, both cross-entropy. Batches are reshuffled every
-    epoch from ``generator`` (CPU).
+    L_main + lambda * L_aux, both cross-entropy, plus the loss term of every head
+    the model carries (given each row's main loss, detached). Batches are
+    reshuffled every epoch from ``generator`` (CPU).
 
     Returns:
         the mean training loss of the last epoch (raises if it is not finite).
@@ -78,6 +79,10 @@ def train_model(
         for batch in torch.randperm(x.shape[0], generator=generator).to(x.device).split(config.batch_size):
             out = model(x[batch], epoch=epoch, stop_gradient_epoch=config.aux_stop_epoch)
             loss = total_loss(F.cross_entropy(out.logits, y[batch]), F.cross_entropy(out.aux_logits, y[batch]), config.aux_weight)
+            if model.heads:
+                per_sample = F.cross_entropy(out.logits.detach(), y[batch], reduction="none")
+                for name, head in model.heads.items():
+                    loss = loss + head.loss(out.extras[name], per_sample, y[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -91,18 +96,19 @@ def train_model(
 
 @torch.no_grad()
 def embed(model: AuxModel, x: torch.Tensor, names, *, batch_size: int = 8192) -> dict[str, torch.Tensor]:
-    """The model outputs ``names`` (fields of ``ModelOutput``) for every row of
-    x [N, ...], in eval mode, batch by batch: a dict of [N, ...] tensors."""
+    """The model outputs ``names`` (``model.outputs()``: fields of
+    ``ModelOutput`` and the heads' outputs) for every row of x [N, ...], in eval
+    mode, batch by batch: a dict of [N, ...] tensors."""
     names = tuple(names)
-    unknown = set(names) - set(ModelOutput._fields)
+    unknown = set(names) - set(model.outputs())
     if unknown:
-        raise ValueError(f"unknown model outputs {sorted(unknown)}; choose from {ModelOutput._fields}")
+        raise ValueError(f"unknown model outputs {sorted(unknown)}; choose from {model.outputs()}")
     model.eval()
     parts = {name: [] for name in names}
     for chunk in x.split(batch_size):
         out = model(chunk)
         for name in names:
-            parts[name].append(getattr(out, name))
+            parts[name].append(out.get(name))
     return {name: torch.cat(chunks) for name, chunks in parts.items()}
 
 
