@@ -92,6 +92,9 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
             raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         with open(path) as f:
             stored = json.load(f)
+        # Settings objects that a later version added were used by no method of
+        # the stored run: they hold their defaults there.
+        stored["settings"] = {name: SETTINGS[name]().to_dict() for name in SETTINGS} | stored.get("settings", {})
         differ = sorted(k for k in config if stored.get(k) != config[k])
         if differ == ["methods"] and set(stored["methods"]) <= set(config["methods"]):
             # Adding methods to a finished comparison: every method-trial is

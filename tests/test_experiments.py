@@ -235,3 +235,16 @@ def test_smoke_runs_every_method(tmp_path, data_dir):
         rows = records_of(str(out), method, 0)
         assert [r["labeled"] for r in rows] == [20, 40, 60] and rows[-1]["accuracy"] > 0.5
     assert "| LearnLoss (margin=0.5) |" in table and "| LearnLoss + DACS (learnloss.margin=0.5) |" in table
+
+
+def test_resume_of_a_run_from_before_a_settings_object_existed(tmp_path, data_dir):
+    # A run whose config.json lacks settings (or some settings object) used the
+    # defaults: it resumes, and may add methods.
+    out = tmp_path / "run"
+    assert main(smoke(out, data_dir, "--methods", "random", trials=1)) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["settings"]
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(smoke(out, data_dir, "--methods", "random,learnloss", "--resume", trials=1)) == 0
+    assert json.loads((out / "config.json").read_text())["settings"]["learnloss"]["margin"] == 1.0
+    assert main(smoke(out, data_dir, "--methods", "random,learnloss", "--learnloss-margin", "2", "--resume", trials=1)) == 2
