@@ -235,4 +235,9 @@ MUTATIONS = (
         "    if 0 < subset < candidates.numel():", "    if False:",
         (LEARNLOSS,), "the random-subset option scores the whole pool",
     ),
+    Mutation(
+        "finished-trial-rerun", "dacs_ext/al/loop.py",
+        "            return done\n", "            pass\n",
+        (LOOP,), "adding a method to a committed run (no checkpoints) reruns every finished trial",
+    ),
 )

@@ -223,3 +223,10 @@ def test_warm_start_continues_the_previous_model(monkeypatch, gen, warm_start):
         assert continued == warm_start
     fresh = all(torch.equal(a, b) for a, b in zip(before[1], before[0]))
     assert not fresh  # each cycle's fresh initialisation is its own
+
+
+def test_a_finished_trial_without_its_checkpoint_is_not_run_again(tmp_path, monkeypatch):
+    whole = _trial(str(tmp_path))
+    os.remove(tmp_path / CHECKPOINT)  # as in a committed result
+    monkeypatch.setattr(dacs_ext.al.loop, "train_model", lambda *args, **kwargs: pytest.fail("trained again"))
+    assert _trial(str(tmp_path)) == read_jsonl(str(tmp_path / CYCLES)) and without_times(whole) == without_times(_trial(str(tmp_path)))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .files import atomic_save, atomic_write_jsonl
+from .files import atomic_save, atomic_write_jsonl, read_jsonl
 from .model import AuxModel, Head
 from .strategies import PoolState, Strategy, check_selection
 from .training import TrainConfig, embed, evaluate, train_model
@@ -174,7 +174,8 @@ def run_trial(
         seed: the trial's seed; the initial labeled set, the initialisations,
             the batch order and the strategy's randomness all derive from it.
         directory: where ``checkpoint.pt`` and ``cycles.jsonl`` go after every
-            cycle (atomically); a checkpoint already there is resumed from.
+            cycle (atomically); a checkpoint already there is resumed from, and
+            without one a complete ``cycles.jsonl`` is returned as it is.
         on_cycle: called with each cycle's record after it is saved.
 
     Returns:
@@ -204,6 +205,12 @@ def run_trial(
             raise RuntimeError(f"{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
         records, order, model_state = state["records"], state["labeled"], state["model_state"]
         atomic_write_jsonl(records, os.path.join(directory, CYCLES))  # in case the kill fell between the two writes
+    elif directory and os.path.exists(os.path.join(directory, CYCLES)):
+        # A finished trial whose checkpoint is gone (results are kept, and
+        # committed, without them) is done; an unfinished one starts over.
+        done = read_jsonl(os.path.join(directory, CYCLES))
+        if len(done) == loop.measurements and "initial" in done[0]:
+            return done
 
     bar = tqdm(total=loop.measurements, initial=len(records), desc=description or strategy.name, disable=not progress)
     for cycle in range(len(records), loop.measurements):
