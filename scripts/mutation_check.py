@@ -69,14 +69,19 @@ def first_failure(output: str) -> str:
     return match.group(1) if match else "?"
 
 
-def apply(tree: str, mutation: Mutation) -> str:
-    path = os.path.join(tree, mutation.path)
-    with open(path) as f:
+def source_of(tree: str, mutation: Mutation) -> str:
+    """The file a mutation changes, after checking its snippet occurs exactly once."""
+    with open(os.path.join(tree, mutation.path)) as f:
         source = f.read()
     count = source.count(mutation.before)
     if count != 1:
         raise CheckError(f"{mutation.name}: its snippet occurs {count} times in {mutation.path}, expected once: {mutation.before!r}")
-    with open(path, "w") as f:
+    return source
+
+
+def apply(tree: str, mutation: Mutation) -> str:
+    source = source_of(tree, mutation)
+    with open(os.path.join(tree, mutation.path), "w") as f:
         f.write(source.replace(mutation.before, mutation.after))
     return source
 
@@ -102,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mutation-check-") as scratch:
         try:
             tree = copy_tree(scratch)
+            for m in chosen:  # every snippet is checked before anything runs
+                source_of(tree, m)
             selections = {m.name: ["tests"] if args.full else list(m.tests) for m in chosen}
             baseline = sorted({t for tests in selections.values() for t in tests})
             code, output, seconds = run_tests(tree, baseline, args.pytest_args)

@@ -134,7 +134,7 @@ MUTATIONS = (
     ),
     Mutation(
         "select-groups-dense-first", "dacs_ext/selection.py",
-        "    for g in range(groups):\n", "    for g in reversed(range(groups)):\n",
+        "    for g in range(used):\n", "    for g in reversed(range(used)):\n",
         (ORACLE,), "with shared centers, groups are visited densest first",
     ),
     Mutation(
@@ -182,7 +182,7 @@ MUTATIONS = (
     ),
     Mutation(
         "warm-start-ignored", "dacs_ext/al/loop.py",
-        "model_state=model_state if loop.warm_start else None, progress=progress,", "model_state=None, progress=progress,",
+        "model_state=model_state if loop.warm_start else None,", "model_state=None,",
         (LOOP,), "under warm start every cycle still starts from a fresh initialisation",
     ),
     Mutation(
@@ -196,7 +196,7 @@ MUTATIONS = (
         (EXPERIMENTS,), "settings given on the command line are recorded but never reach the strategy",
     ),
     Mutation(
-        "label-hides-settings", "dacs_ext/al/strategies.py",
+        "label-hides-settings", "dacs_ext/al/methods.py",
         "        return self.title + (", "        return self.title or (",
         (AL,), "a method's label in tables and plots does not name its non-default settings",
     ),
