@@ -222,7 +222,7 @@ MUTATIONS = (
     ),
     Mutation(
         "learnloss-picks-lowest", "dacs_ext/al/learnloss.py",
-        "order = torch.sort(scores[candidates], descending=True, stable=True)", "order = torch.sort(scores[candidates], descending=False, stable=True)",
+        'return highest(pool, pool["predicted_loss"], budget', 'return highest(pool, -pool["predicted_loss"], budget',
         (LEARNLOSS,), "LearnLoss acquires the lowest predicted losses",
     ),
     Mutation(

@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import _checks
 from ..nn import head_input
-from ..selection import DACSSettings
+from ..selection import DACSSettings, expand_and_squeeze
 from ..settings import Settings
 from .model import Head, Tapped
 from .strategies import DACSStrategy, PoolState, Strategy
@@ -99,8 +99,7 @@ def highest(pool: PoolState, scores: torch.Tensor, budget: int, subset: int) -> 
         if subset < budget:
             raise ValueError(f"subset = {subset} is smaller than the budget {budget}")
         candidates = candidates[torch.randperm(candidates.numel(), generator=pool.generator)[:subset].sort().values.to(candidates.device)]
-    order = torch.sort(scores[candidates], descending=True, stable=True).indices[:budget]
-    return candidates[order]
+    return expand_and_squeeze(candidates, scores, budget)
 
 
 class LearnLoss(Strategy):
@@ -133,7 +132,6 @@ class LearnLossDACS(DACSStrategy):
 
     def __init__(self, dacs: DACSSettings | None = None, learnloss: LearnLossSettings | None = None) -> None:
         super().__init__(dacs)
-        self.name = type(self).name
         self.learnloss = LearnLossSettings.of(learnloss)
 
     def heads(self, tap_channels: tuple[int, ...]) -> list[Head]:

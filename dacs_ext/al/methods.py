@@ -64,7 +64,7 @@ def make_strategy(name: str, settings: dict[str, Settings] | None = None, **chan
     run's settings objects by ``SETTINGS`` name (the defaults for those not
     given; a strategy takes the ones it names in ``settings_names``). Keyword
     ``changes`` change fields of a strategy's only settings object, e.g.
-    ``make_strategy("dacs", buckets=20)``."""
+    ``make_strategy("dacs", buckets=20)``. The strategy's ``name`` is ``name``."""
     _checks.choice(name, "method", tuple(STRATEGIES))
     method = STRATEGIES[name]
     if changes:
@@ -73,4 +73,6 @@ def make_strategy(name: str, settings: dict[str, Settings] | None = None, **chan
             raise TypeError(f"method {name!r} takes settings objects {names}, not single fields {sorted(changes)}")
         settings = dict(settings or {})
         settings[names[0]] = SETTINGS[names[0]].of(settings.get(names[0]), **changes)
-    return method.make(settings)
+    strategy = method.make(settings)
+    strategy.name = name  # one class may serve several methods (dacs, dacs-shared)
+    return strategy

@@ -135,8 +135,6 @@ class DACSStrategy(Strategy):
 
     def __init__(self, dacs: DACSSettings | None = None, **changes) -> None:
         self.dacs = DACS(dacs, **changes)
-        if self.dacs.settings.share_centers:
-            self.name = "dacs-shared"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.dacs.settings!r})"

@@ -80,6 +80,8 @@ def train_model(
             out = model(x[batch], epoch=epoch, stop_gradient_epoch=config.aux_stop_epoch)
             loss = total_loss(F.cross_entropy(out.logits, y[batch]), F.cross_entropy(out.aux_logits, y[batch]), config.aux_weight)
             if model.heads:
+                # Computed apart: the mean of these is not bitwise the loss above,
+                # and a model without heads must train as it always did.
                 per_sample = F.cross_entropy(out.logits.detach(), y[batch], reduction="none")
                 for name, head in model.heads.items():
                     loss = loss + head.loss(out.extras[name], per_sample, y[batch])
