@@ -22,7 +22,7 @@ def assert_buckets_valid(z, rotation, got):
     top2 = scores.topk(2, dim=-1).values
     clear = (top2[..., 0] - top2[..., 1]) > 1e-2
     assert torch.equal(got[clear], expected[clear].to(got.device))
-    chosen = scores.gather(-1, got.cpu().unsqueeze(-1)).squeeze(-1)
+    chosen = scores.gather(-1, got.to(scores.device).unsqueeze(-1)).squeeze(-1)
     assert bool((chosen >= top2[..., 0] - 1e-2).all())
 
 

@@ -19,6 +19,13 @@ import torch
 import dacs_ext
 
 IMPLEMENTATIONS = {"extension": dacs_ext, "reference": dacs_ext.reference}
+# DACS_EXT_BENCH_DEVICE=cuda runs every case on the GPU, the reference too
+# (pure PyTorch on the same device is the fair rival there).
+DEVICE = torch.device(os.environ.get("DACS_EXT_BENCH_DEVICE", "cpu"))
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,21 @@ class Case:
 
 
 def _features(n: int, d: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed)).to(DEVICE)
+
+
+def _finished(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """fn, returning only once the device has finished its work: a GPU call
+    returns when its kernels are queued, and that is not what is timed."""
+    if DEVICE.type != "cuda":
+        return fn
+
+    def call() -> torch.Tensor:
+        out = fn()
+        torch.cuda.synchronize(DEVICE)
+        return out
+
+    return call
 
 
 def _close_float32(got: torch.Tensor, want: torch.Tensor) -> None:
@@ -41,8 +62,8 @@ def _close_float32(got: torch.Tensor, want: torch.Tensor) -> None:
 
 def density(n: int) -> Case:
     z = _features(n, 16, 0)
-    rotation = dacs_ext.random_rotation(16, 100, generator=torch.Generator().manual_seed(1))
-    return Case(lambda api: (lambda: api.density(z, 100, rotation=rotation)), _close_float32)
+    rotation = dacs_ext.random_rotation(16, 100, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    return Case(lambda api: _finished(lambda: api.density(z, 100, rotation=rotation)), _close_float32)
 
 
 def kcenter_greedy() -> Case:
@@ -58,24 +79,24 @@ def kcenter_greedy() -> Case:
         assert got.shape == want.shape and int(got[0]) == int(want[0])
         replay_greedy(x, (1 - (x @ y.T).amax(dim=1)).clamp(min=0), got, "cosine", tol=1e-5)
 
-    return Case(lambda api: (lambda: api.kcenter_greedy(unlabeled, labeled, 1_000)), check)
+    return Case(lambda api: _finished(lambda: api.kcenter_greedy(unlabeled, labeled, 1_000)), check)
 
 
 def min_distance() -> Case:
     x, y = _features(180_000, 16, 4), _features(5_000, 16, 5)
-    return Case(lambda api: (lambda: api.min_distance(x, y)), lambda got, want: torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6))
+    return Case(lambda api: _finished(lambda: api.min_distance(x, y)), lambda got, want: torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6))
 
 
 def natural_breaks(n: int) -> Case:
-    values = torch.randn(n, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
-    return Case(lambda api: (lambda: api.natural_breaks(values, 4)), lambda got, want: torch.testing.assert_close(got, want, rtol=0, atol=0))
+    values = torch.randn(n, generator=torch.Generator().manual_seed(6), dtype=torch.float64).to(DEVICE)
+    return Case(lambda api: _finished(lambda: api.natural_breaks(values, 4)), lambda got, want: torch.testing.assert_close(got, want, rtol=0, atol=0))
 
 
 def select() -> Case:
     """The Repeated-MNIST scale of issue 3: 180,000 unlabeled, 5,000 labeled, d = 16."""
     unlabeled, labeled = _features(180_000, 16, 7), _features(5_000, 16, 8)
     return Case(
-        lambda api: (lambda: api.select(unlabeled, labeled, 500, generator=torch.Generator().manual_seed(9))),
+        lambda api: _finished(lambda: api.select(unlabeled, labeled, 500, generator=torch.Generator().manual_seed(9))),
         lambda got, want: torch.testing.assert_close(got, want, rtol=0, atol=0),
     )
 
@@ -102,8 +123,15 @@ def _status_kib(field: str) -> int:
 
 
 def measure_peak_extra_mb(fn) -> float:
-    """Peak resident memory fn() adds above what the process holds before it, in
-    MiB: the kernel's high-water mark (VmHWM) is reset just before the call."""
+    """Peak memory fn() adds above what the process holds before it, in MiB: on
+    the CPU the resident set, whose high-water mark (VmHWM) is reset just before
+    the call; on a GPU the memory torch's allocator hands out."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+        base = torch.cuda.memory_allocated(DEVICE)
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+        fn()
+        return max(0.0, (torch.cuda.max_memory_allocated(DEVICE) - base) / 2**20)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     base = _status_kib("VmRSS")

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The GPU validation in one call, for a machine with a CUDA device and a CUDA
+# build of torch already installed: builds dacs_ext with its CUDA kernels, runs
+# the whole test suite with CUDA required (every `device` test on cpu and cuda),
+# then times the benchmarks on the GPU, extension beside the reference.
+#
+#   bash scripts/gpu_check.sh [OUTPUT_DIR]     # default: gpu-check/
+#
+# Writes into OUTPUT_DIR: device.txt, build.log, tests.log, bench-cuda.json and
+# bench-cuda.md (the table of tests/benchmarks/README.md). Wheels of missing
+# Python packages (jenkspy, for the natural-breaks oracle) may be put in .whl/.
+# natural_breaks has no CUDA kernel (CUDA tensors are copied to the CPU), so its
+# benchmark cases are left out here.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUT_DIR="${1:-gpu-check}"
+mkdir -p "$OUT_DIR"
+status=0
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT_DIR/device.txt"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'threads', torch.get_num_threads())" | tee -a "$OUT_DIR/device.txt"
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/dacs-ext-wheels .whl/*.whl
+  export PYTHONPATH="/tmp/dacs-ext-wheels${PYTHONPATH:+:$PYTHONPATH}"
+fi
+# Built in place: the benchmarks' memory probe imports dacs_ext from a subprocess.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+# Build with the GCC that built torch. Measured on the H200 image (2026-11-26): its
+# CC/CXX name a GCC under /opt/gcc whose libraries link libstdc++ statically, and
+# with that build every TORCH_CHECK error segfaulted instead of raising.
+gcc_major="$(python3 -c "import re, torch; m = re.search(r'GCC (\d+)', torch.__config__.show()); print(m.group(1) if m else '')")"
+if [ -n "$gcc_major" ] && command -v "g++-$gcc_major" >/dev/null; then
+  export CC="$(command -v "gcc-$gcc_major")" CXX="$(command -v "g++-$gcc_major")"
+fi
+echo "compiler: ${CXX:-c++} (torch was built with GCC ${gcc_major:-?})" | tee -a "$OUT_DIR/device.txt"
+
+start=$SECONDS
+if ! MAX_JOBS="$(nproc)" python3 setup.py build_ext --inplace >"$OUT_DIR/build.log" 2>&1; then
+  tail -40 "$OUT_DIR/build.log"
+  exit 1
+fi
+grep "dacs_ext: building" "$OUT_DIR/build.log"
+echo "build: $((SECONDS - start)) s"
+# A C++ error must arrive as a Python exception; a broken C++ runtime crashes here.
+if ! python3 -c "
+import torch, dacs_ext
+try:
+    dacs_ext.ops.lsh_buckets(torch.ones(3), torch.ones(1, 3, 2))
+except RuntimeError:
+    pass
+"; then
+  echo "gpu_check: a C++ error from dacs_ext did not arrive as a RuntimeError (compiler: ${CXX:-c++}); set CC/CXX to the GCC that built torch" >&2
+  exit 1
+fi
+
+start=$SECONDS
+parallel=()
+if python3 -c "import xdist" 2>/dev/null; then parallel=(-n 8); fi
+DACS_EXT_REQUIRE_CUDA=1 python3 -m pytest -q -p no:cacheprovider "${parallel[@]}" tests --ignore=tests/benchmarks \
+  >"$OUT_DIR/tests.log" 2>&1 || status=1
+tail -25 "$OUT_DIR/tests.log"
+echo "tests: $((SECONDS - start)) s"
+
+start=$SECONDS
+DACS_EXT_BENCH_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/benchmarks -k "not natural_breaks" \
+  --benchmark-json="$OUT_DIR/bench-cuda.json" >"$OUT_DIR/bench.log" 2>&1 || status=1
+tail -5 "$OUT_DIR/bench.log"
+python3 tests/benchmarks/report.py "$OUT_DIR/bench-cuda.json" | tee "$OUT_DIR/bench-cuda.md"
+echo "benchmarks: $((SECONDS - start)) s"
+exit $status
