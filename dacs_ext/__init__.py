@@ -8,6 +8,7 @@ from . import ops
 from .density import density, random_rotation
 from .groups import density_groups, natural_breaks
 from .kcenter import kcenter_greedy, min_distance
+from .cdal import cdal_kcenter, symmetric_kl
 from .selection import DACS, DACSSettings, expand_and_squeeze, select, split_budget
 from . import nn
 from . import reference
@@ -19,6 +20,8 @@ __all__ = [
     "random_rotation",
     "min_distance",
     "kcenter_greedy",
+    "cdal_kcenter",
+    "symmetric_kl",
     "natural_breaks",
     "density_groups",
     "split_budget",

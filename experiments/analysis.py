@@ -119,7 +119,7 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
     model, _ = retrain(
         spec.make_model, pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
-        warm_start=config["protocol"]["loop"]["warm_start"], heads=strategy.heads,
+        warm_start=config["protocol"]["loop"]["warm_start"], strategy=strategy,
     )
     accuracy = evaluate(model, test_x, test_y)
     z = embed(model, pool_x, ("aux_features",))["aux_features"]

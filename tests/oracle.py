@@ -1,5 +1,6 @@
 """An independent oracle for dacs_ext's public pipeline: ``density``,
-``density_groups``, ``split_budget``, ``kcenter_greedy`` and ``select``.
+``density_groups``, ``split_budget``, ``kcenter_greedy`` and ``select``; and
+CDAL's symmetric-KL k-center (``kcenter_greedy`` with ``metric="symmetric_kl"``).
 
 Written from the paper (Eq. 6-10, Algorithm 1) and the semantics that DESIGN.md
 and the package's docstrings fix, sharing no code with dacs_ext (torch only). It
@@ -26,7 +27,8 @@ The semantics it encodes:
   proportion to their ratios, until the whole budget is placed.
 - k-center greedy: repeatedly pick the candidate farthest from every center
   (lowest index on ties; a picked row is never picked again); cosine distance is
-  ``max(0, 1 - cos)``, Euclidean the L2 distance. With no centers the first pick
+  ``max(0, 1 - cos)``, Euclidean the L2 distance, and CDAL's symmetric KL, on
+  rows of log-probabilities, ``0.5 sum_c (p_c - q_c)(log p_c - log q_c)``. With no centers the first pick
   is ``torch.randint(N, (1,), generator)``.
 - select: groups visited sparsest first, each group's k-center seeded by the
   labeled rows and, with ``share_centers``, the picks of earlier groups; the
@@ -134,6 +136,8 @@ def split_budget(sizes: list[int], budget: int, temperature: float) -> list[int]
 def distances(x: torch.Tensor, center: torch.Tensor, metric: str) -> torch.Tensor:
     if metric == "cosine":
         return (1 - x @ center).clamp(min=0)
+    if metric == "symmetric_kl":  # rows are log-probabilities
+        return (0.5 * (x.exp() - center.exp()) * (x - center)).sum(dim=1).clamp(min=0)
     return (x - center).norm(dim=1)
 
 

@@ -16,6 +16,7 @@ def random_pool(n, *, gen, labeled=30, width=6):
         "features": torch.randn(n, width, generator=gen, dtype=torch.float64),
         "aux_features": F.normalize(torch.randn(n, 16, generator=gen, dtype=torch.float64), dim=1),
         "predicted_loss": torch.rand(n, generator=gen, dtype=torch.float64),
+        "logits": torch.randn(n, 5, generator=gen, dtype=torch.float64),
     }
     return PoolState(mask, outputs, torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen))), 1)
 

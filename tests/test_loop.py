@@ -57,12 +57,16 @@ def test_resume_after_cycle_2_equals_an_uninterrupted_run(tmp_path, method, warm
 def test_methods_of_a_trial_share_the_initial_set_and_first_model(tmp_path):
     runs = {m: _trial(None, method=m) for m in sorted(STRATEGIES)}
     assert len({tuple(runs[m][0]["initial"]) for m in runs}) == 1
-    # Same L0, same initialisation, same batches: the same first model, except for
-    # the methods that train a head of their own with it (LearnLoss).
-    by_heads = {}
+    # Same L0, same initialisation, same batches: the same first model among the
+    # methods that train the same model (LearnLoss's add a head, NCE-Net's
+    # replace the classifier).
+    by_model = {}
     for m in runs:
-        by_heads.setdefault(bool(make_strategy(m).heads((32, 16))), set()).add(runs[m][0]["accuracy"])
-    assert len(by_heads[False]) == 1 and len(by_heads[True]) == 1
+        strategy = make_strategy(m)
+        kind = (bool(strategy.heads((32, 16))), strategy.classifier(16, 4) is not None)
+        by_model.setdefault(kind, set()).add(runs[m][0]["accuracy"])
+    assert set(by_model) == {(False, False), (True, False), (False, True)}
+    assert all(len(accuracies) == 1 for accuracies in by_model.values()), by_model
     assert torch.equal(initial_labels(900, 20, 7), initial_labels(900, 20, 7))
     assert not torch.equal(initial_labels(900, 20, 7), initial_labels(900, 20, 8))
 

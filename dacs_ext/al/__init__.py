@@ -2,10 +2,11 @@
 train -> embed -> acquire -> label loop (paper section 5.1)."""
 
 from .loop import LoopConfig, run_trial
-from .model import AuxModel, Head, ModelOutput, Tapped
+from .model import AuxModel, Head, LinearClassifier, ModelOutput, Tapped
 from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings, LossPredictionHead, ranking_loss
+from .nce import NCEClassifier, NCENet, NCENetDACS, NCESettings, nce_uncertainty
 from .methods import SETTINGS, STRATEGIES, Method, make_strategy
-from .strategies import CoreSet, DACSStrategy, PoolState, Random, Strategy
+from .strategies import CDAL, CoreSet, DACSStrategy, PoolState, Random, Strategy
 from .training import TrainConfig, embed, evaluate, train_model
 
 __all__ = [
@@ -14,6 +15,12 @@ __all__ = [
     "Random",
     "CoreSet",
     "DACSStrategy",
+    "CDAL",
+    "NCENet",
+    "NCENetDACS",
+    "NCESettings",
+    "NCEClassifier",
+    "nce_uncertainty",
     "LearnLoss",
     "LearnLossDACS",
     "LearnLossSettings",
@@ -27,6 +34,7 @@ __all__ = [
     "ModelOutput",
     "Tapped",
     "Head",
+    "LinearClassifier",
     "TrainConfig",
     "train_model",
     "embed",

@@ -12,10 +12,10 @@ from torch import nn
 
 from .. import _checks
 from ..nn import head_input
-from ..selection import DACSSettings, expand_and_squeeze
+from ..selection import DACSSettings
 from ..settings import Settings
 from .model import Head, Tapped
-from .strategies import DACSStrategy, PoolState, Strategy
+from .strategies import DACSStrategy, PoolState, Strategy, highest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,18 +88,6 @@ class LossPredictionHead(Head):
 
     def loss(self, prediction: torch.Tensor, per_sample_loss: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.settings.weight * ranking_loss(prediction, per_sample_loss, self.settings.margin)
-
-
-def highest(pool: PoolState, scores: torch.Tensor, budget: int, subset: int) -> torch.Tensor:
-    """The ``budget`` unlabeled pool indices with the highest ``scores`` [N]
-    (ties: lower index first), among a random ``subset`` of the unlabeled pool
-    drawn from ``pool.generator`` when ``subset`` > 0."""
-    candidates = pool.unlabeled_indices()
-    if 0 < subset < candidates.numel():
-        if subset < budget:
-            raise ValueError(f"subset = {subset} is smaller than the budget {budget}")
-        candidates = candidates[torch.randperm(candidates.numel(), generator=pool.generator)[:subset].sort().values.to(candidates.device)]
-    return expand_and_squeeze(candidates, scores, budget)
 
 
 class LearnLoss(Strategy):

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .files import atomic_save, atomic_write_jsonl, read_jsonl
-from .model import AuxModel, Head
+from .model import AuxModel
 from .strategies import PoolState, Strategy, check_selection
 from .training import TrainConfig, embed, evaluate, train_model
 
@@ -89,14 +89,15 @@ def train_cycle(
     seed: int,
     cycle: int,
     model_state: dict | None = None,
-    heads: Callable[[tuple[int, ...]], list[Head]] | None = None,
+    strategy: Strategy | None = None,
     progress: bool = False,
 ) -> tuple[AuxModel, float]:
     """The model of ``cycle``: initialised under the cycle's seed, or from
     ``model_state`` (warm start: the previous cycle's trained weights), and
     trained on the labeled x [M, ...], y [M] in the cycle's batch order.
-    ``heads(tap_channels)`` gives the heads a strategy trains with the model
-    (``Strategy.heads``), initialised under the same seed after the model.
+    ``strategy`` may replace the main classifier (``Strategy.classifier``) and
+    add heads it trains with the model (``Strategy.heads``), initialised under
+    the same seed after the model, in that order.
 
     Returns:
         the trained model (on x's device) and its last epoch's mean loss.
@@ -104,8 +105,12 @@ def train_cycle(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derived_seed(seed, _MODEL, cycle))
         model = make_model()
-        for head in heads(model.tap_channels) if heads is not None else ():
-            model.add_head(head)
+        if strategy is not None:
+            classifier = strategy.classifier(model.feature_dim, model.num_classes)
+            if classifier is not None:
+                model.set_classifier(classifier)
+            for head in strategy.heads(model.tap_channels):
+                model.add_head(head)
         model = model.to(x.device)
     if model_state is not None:
         model.load_state_dict(model_state)
@@ -123,7 +128,7 @@ def retrain(
     seed: int,
     cycle: int,
     warm_start: bool,
-    heads: Callable[[tuple[int, ...]], list[Head]] | None = None,
+    strategy: Strategy | None = None,
     progress: bool = False,
 ) -> tuple[AuxModel, float]:
     """The model that ``cycle`` of a recorded trial trained, trained again from
@@ -133,14 +138,14 @@ def retrain(
 
     Args:
         pool_x: [N, ...], pool_y: [N] the trial's pool; records: its cycle records.
-        heads: the trial's strategy's ``heads``.
+        strategy: the trial's strategy (its classifier and heads).
     """
     order = labeled_order(records).to(pool_x.device)
     state = None
     for c in range(0 if warm_start else cycle, cycle + 1):
         rows = order[: records[c]["labeled"]]
         model, loss = train_cycle(
-            make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=c, model_state=state, heads=heads, progress=progress
+            make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=c, model_state=state, strategy=strategy, progress=progress
         )
         state = model.state_dict() if warm_start else None
     return model, loss
@@ -219,7 +224,7 @@ def run_trial(
         rows = order.to(device)
         model, final_loss = train_cycle(
             make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=cycle,
-            model_state=model_state if loop.warm_start else None, heads=strategy.heads, progress=progress,
+            model_state=model_state if loop.warm_start else None, strategy=strategy, progress=progress,
         )
         train_seconds = time.perf_counter() - start
         accuracy = evaluate(model, test_x, test_y)

@@ -10,9 +10,10 @@ from .. import _checks
 from ..selection import DACSSettings
 from ..settings import Settings
 from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings
-from .strategies import CoreSet, DACSStrategy, Random, Strategy
+from .nce import NCENet, NCENetDACS, NCESettings
+from .strategies import CDAL, CoreSet, DACSStrategy, Random, Strategy
 
-SETTINGS: dict[str, type[Settings]] = {"dacs": DACSSettings, "learnloss": LearnLossSettings}
+SETTINGS: dict[str, type[Settings]] = {"dacs": DACSSettings, "learnloss": LearnLossSettings, "nce": NCESettings}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ STRATEGIES: dict[str, Method] = {
     "random": Method(Random, "Random"),
     "coreset": Method(CoreSet, "Core-set"),
     "learnloss": Method(LearnLoss, "LearnLoss"),
+    "nce": Method(NCENet, "NCE-Net"),
+    "cdal": Method(CDAL, "CDAL"),
     "dacs": Method(DACSStrategy, "DACS"),
     # Algorithm 1 lets each density group's k-center see only the labeled rows
     # and its own picks; with shared centers a group also sees the earlier
@@ -56,6 +59,7 @@ STRATEGIES: dict[str, Method] = {
     # groups are not both picked in one cycle.
     "dacs-shared": Method(DACSStrategy, "DACS, shared centers", {"dacs": {"share_centers": True}}),
     "learnloss-dacs": Method(LearnLossDACS, "LearnLoss + DACS"),
+    "nce-dacs": Method(NCENetDACS, "NCE-Net + DACS"),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..nn import NormalizedHead, head_input
@@ -46,6 +47,18 @@ class ModelOutput(NamedTuple):
         return self.extras[name]
 
 
+class LinearClassifier(nn.Linear):
+    """The main classifier of every method but NCE-Net: features [B, F] ->
+    logits [B, C], trained with cross-entropy; the prediction is the argmax.
+
+    A replacement (``Strategy.classifier``) keeps this interface: ``forward``
+    gives [B, C] scores whose argmax is the prediction, ``loss(scores, y,
+    reduction)`` its training loss (``"mean"`` or per row with ``"none"``)."""
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.cross_entropy(logits, y, reduction=reduction)
+
+
 class Head(nn.Module):
     """A module a strategy adds to the model: it reads the backbone's output and
     gives the named output ``output`` (e.g. ``predicted_loss``), and adds a term
@@ -79,10 +92,17 @@ class AuxModel(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, aux_dim: int = 16) -> None:
         super().__init__()
         self.backbone = backbone
-        self.classifier = nn.Linear(feature_dim, num_classes)
+        self.feature_dim, self.num_classes = feature_dim, num_classes
+        self.classifier = LinearClassifier(feature_dim, num_classes)
         self.aux = NormalizedHead(feature_dim, num_classes, dim=aux_dim)
         self.heads = nn.ModuleDict()
         self.tap_channels = tuple(getattr(backbone, "tap_channels", (feature_dim,)))
+
+    def set_classifier(self, classifier: nn.Module) -> None:
+        """Replaces the main classifier (see ``LinearClassifier`` for what it must do)."""
+        if not callable(getattr(classifier, "loss", None)):
+            raise TypeError(f"a classifier needs a loss(scores, y, reduction) method, {type(classifier).__name__} has none")
+        self.classifier = classifier
 
     def add_head(self, head: Head) -> None:
         if head.output in self.heads or head.output in ModelOutput._fields:

@@ -4,7 +4,8 @@ A strategy names in ``requires`` which model outputs it needs over the whole
 pool (fields of ``ModelOutput``: ``"features"``, ``"aux_features"``,
 ``"logits"``, ``"aux_logits"``, or the output of a head it adds, such as
 LearnLoss's ``"predicted_loss"``), and the loop computes only those. A strategy
-that trains a head with the model returns it from ``heads``; one that takes
+that trains a head with the model returns it from ``heads``, one that replaces
+the main classifier returns the replacement from ``classifier``; one that takes
 settings objects names them in ``settings_names`` and takes them as keyword
 arguments of those names (``dacs_ext.al.methods`` builds strategies from them).
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
+from ..cdal import cdal_kcenter
 from ..kcenter import kcenter_greedy
-from ..selection import DACS, DACSSettings
+from ..selection import DACS, DACSSettings, expand_and_squeeze
 from .model import Head
 
 
@@ -70,6 +73,11 @@ class Strategy:
         backbone's taps (``AuxModel.tap_channels``); none by default."""
         return []
 
+    def classifier(self, feature_dim: int, num_classes: int) -> nn.Module | None:
+        """A replacement of the model's main classifier (see
+        ``LinearClassifier``), e.g. NCE-Net's prototype head; None keeps it."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -90,6 +98,18 @@ def check_selection(strategy: Strategy, pool: PoolState, budget: int, picked) ->
     if bool(pool.labeled[picked.to(pool.labeled.device)].any()):
         raise RuntimeError(f"{where} returned already labeled indices")
     return picked
+
+
+def highest(pool: PoolState, scores: torch.Tensor, budget: int, subset: int) -> torch.Tensor:
+    """The ``budget`` unlabeled pool indices with the highest ``scores`` [N]
+    (ties: lower index first), among a random ``subset`` of the unlabeled pool
+    drawn from ``pool.generator`` when ``subset`` > 0."""
+    candidates = pool.unlabeled_indices()
+    if 0 < subset < candidates.numel():
+        if subset < budget:
+            raise ValueError(f"subset = {subset} is smaller than the budget {budget}")
+        candidates = candidates[torch.randperm(candidates.numel(), generator=pool.generator)[:subset].sort().values.to(candidates.device)]
+    return expand_and_squeeze(candidates, scores, budget)
 
 
 class Random(Strategy):
@@ -116,6 +136,21 @@ class CoreSet(Strategy):
         picks = kcenter_greedy(
             features[unlabeled], features[labeled], budget, metric="euclidean", generator=pool.generator
         )
+        return unlabeled[picks]
+
+
+class CDAL(Strategy):
+    """CDAL (Agarwal et al., 2020), the CS variant: greedy k-center under the
+    symmetric KL divergence of the main classifier's softmax outputs, with the
+    labeled samples as the first centers (``dacs_ext.cdal.cdal_kcenter``)."""
+
+    name = "cdal"
+    requires = ("logits",)
+
+    def select(self, pool: PoolState, budget: int) -> torch.Tensor:
+        log_probs = torch.log_softmax(pool["logits"].float(), dim=1)
+        unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
+        picks = cdal_kcenter(log_probs[unlabeled], log_probs[labeled], budget, generator=pool.generator)
         return unlabeled[picks]
 
 

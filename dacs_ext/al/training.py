@@ -59,7 +59,8 @@ def train_model(
     description: str = "epochs",
 ) -> float:
     """Trains ``model`` in place on x [M, ...] and int64 labels y [M] with
-    L_main + lambda * L_aux, both cross-entropy, plus the loss term of every head
+    L_main + lambda * L_aux (L_main the classifier's loss, cross-entropy unless a
+    strategy replaced the classifier; L_aux cross-entropy), plus the loss term of every head
     the model carries (given each row's main loss, detached). Batches are
     reshuffled every epoch from ``generator`` (CPU).
 
@@ -78,11 +79,12 @@ def train_model(
         total, batches = torch.zeros((), device=x.device), 0
         for batch in torch.randperm(x.shape[0], generator=generator).to(x.device).split(config.batch_size):
             out = model(x[batch], epoch=epoch, stop_gradient_epoch=config.aux_stop_epoch)
-            loss = total_loss(F.cross_entropy(out.logits, y[batch]), F.cross_entropy(out.aux_logits, y[batch]), config.aux_weight)
+            main = model.classifier.loss(out.logits, y[batch])
+            loss = total_loss(main, F.cross_entropy(out.aux_logits, y[batch]), config.aux_weight)
             if model.heads:
                 # Computed apart: the mean of these is not bitwise the loss above,
                 # and a model without heads must train as it always did.
-                per_sample = F.cross_entropy(out.logits.detach(), y[batch], reduction="none")
+                per_sample = model.classifier.loss(out.logits.detach(), y[batch], reduction="none")
                 for name, head in model.heads.items():
                     loss = loss + head.loss(out.extras[name], per_sample, y[batch])
             optimizer.zero_grad(set_to_none=True)

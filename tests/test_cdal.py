@@ -1,0 +1,84 @@
+"""CDAL: the symmetric KL divergence by hand, its k-center against the oracle's
+brute-force greedy on fresh random inputs, the strategy, and bad inputs."""
+
+import math
+
+import pytest
+import torch
+
+import dacs_ext
+import oracle
+from dacs_ext.al import CDAL, PoolState
+
+
+def log_probs(n, classes, *, gen, sharpness=3.0):
+    return torch.log_softmax(sharpness * torch.randn(n, classes, generator=gen, dtype=torch.float64), dim=1)
+
+
+def test_symmetric_kl_by_hand():
+    p, q = torch.tensor([[0.5, 0.5], [0.2, 0.8]]), torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    by_hand = 0.5 * ((0.5 - 0.9) * (math.log(0.5) - math.log(0.9)) + (0.5 - 0.1) * (math.log(0.5) - math.log(0.1)))
+    got = dacs_ext.symmetric_kl(p.log(), q.log())
+    assert got[0].item() == pytest.approx(by_hand, rel=1e-6) and got[1].item() == pytest.approx(0.0, abs=1e-7)
+    kl = lambda a, b: float((a * (a / b).log()).sum())
+    assert got[0].item() == pytest.approx(0.5 * kl(p[0], q[0]) + 0.5 * kl(q[0], p[0]), rel=1e-6)
+
+
+@pytest.mark.parametrize("n,m,classes,budget", [(50, 7, 3, 10), (300, 40, 10, 60), (120, 0, 4, 30), (64, 1, 2, 64)])
+@pytest.mark.parametrize("sharpness", [0.5, 3.0, 20.0])
+def test_cdal_kcenter_equals_brute_force_greedy(n, m, classes, budget, sharpness, gen):
+    for _ in range(3):  # fresh random inputs
+        unlabeled = log_probs(n, classes, gen=gen, sharpness=sharpness)
+        labeled = log_probs(m, classes, gen=gen, sharpness=sharpness)
+        seed = int(torch.randint(0, 2**31, (1,), generator=gen))
+        got = dacs_ext.cdal_kcenter(unlabeled, labeled, budget, generator=torch.Generator().manual_seed(seed))
+        want = oracle.kcenter_greedy(unlabeled, labeled, budget, metric="symmetric_kl", generator=torch.Generator().manual_seed(seed))
+        assert got.tolist() == want
+
+
+def test_cdal_kcenter_in_float32_picks_farthest_rows(gen):
+    unlabeled, labeled = log_probs(2000, 10, gen=gen).float(), log_probs(100, 10, gen=gen).float()
+    picks = dacs_ext.cdal_kcenter(unlabeled, labeled, 200)
+    x = unlabeled.double()
+    nearest = torch.stack([oracle.distances(x, c, "symmetric_kl") for c in labeled.double()]).min(dim=0).values
+    for pick in picks.tolist():  # each pick a farthest remaining row up to float32 rounding
+        assert float(nearest[pick]) >= float(nearest.max()) - 1e-4 * max(1.0, float(nearest.max()))
+        nearest = torch.minimum(nearest, oracle.distances(x, x[pick], "symmetric_kl"))
+        nearest[pick] = float("-inf")
+    assert torch.unique(picks).numel() == 200
+
+
+def test_copies_of_a_center_are_picked_last(gen):
+    labeled = log_probs(5, 4, gen=gen)
+    unlabeled = torch.cat([labeled[[0, 2]], log_probs(8, 4, gen=gen)])
+    picks = dacs_ext.cdal_kcenter(unlabeled, labeled, 10)
+    assert sorted(picks[-2:].tolist()) == [0, 1]
+
+
+def test_the_strategy_is_cdal_on_the_softmax(gen):
+    n = 200
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[torch.randperm(n, generator=gen)[:25]] = True
+    logits = 4 * torch.randn(n, 6, generator=gen)
+    pool = PoolState(mask, {"logits": logits}, torch.Generator().manual_seed(0), 1)
+    unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
+    log_p = torch.log_softmax(logits.double(), dim=1)
+    want = oracle.kcenter_greedy(log_p[unlabeled], log_p[labeled], 30, metric="symmetric_kl")
+    got = CDAL().select(pool, 30)
+    assert got.tolist() == unlabeled[want].tolist()
+
+
+@pytest.mark.parametrize(
+    "call,error,message",
+    [
+        (lambda lp: dacs_ext.cdal_kcenter(lp.exp(), lp, 3), ValueError, "unlabeled must hold log-probabilities"),
+        (lambda lp: dacs_ext.cdal_kcenter(lp, torch.log_softmax(lp[:, :2], dim=1), 3), ValueError, "labeled must have d = 4 columns"),
+        (lambda lp: dacs_ext.cdal_kcenter(lp, lp, 11), ValueError, "budget must be"),
+        (lambda lp: dacs_ext.cdal_kcenter(torch.where(torch.eye(10, 4).bool(), float("nan"), lp), lp, 3), ValueError, "unlabeled"),
+        (lambda lp: dacs_ext.cdal_kcenter(lp[0], lp, 1), ValueError, "2-D"),
+        (lambda lp: dacs_ext.symmetric_kl(lp, torch.log_softmax(lp[:, :3], dim=1)), ValueError, "log_q must have d = 4 columns"),
+    ],
+)
+def test_cdal_rejects(call, error, message, gen):
+    with pytest.raises(error, match=message):
+        call(log_probs(10, 4, gen=gen))
