@@ -43,8 +43,10 @@ TORCH_LIBRARY(dacs, m) {
   m.def("min_distance(Tensor x, Tensor y, str metric) -> Tensor");
   // Algorithm 1 lines 7-10: budget greedy farthest-point picks over x [N, d] given
   // each row's distance to the current centers min_dist [N] (-inf excludes a row)
-  // -> int64 [budget].
-  m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric) -> Tensor");
+  // -> int64 [budget]. A picked row j becomes the center center_side[j] [d]
+  // (default x[j]): the distance of row i to it pairs x[i] with center_side[j], so
+  // an asymmetric pairing (CDAL's symmetric KL) runs on the same kernels.
+  m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric, Tensor? center_side=None) -> Tensor");
   // Exact Fisher-Jenks breaks of values [N] into `classes` groups -> [classes + 1]
   // in values' dtype: the minimum, the largest value of each group but the last,
   // the maximum (jenkspy.jenks_breaks).

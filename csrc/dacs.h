@@ -7,6 +7,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/string_view.h>
 
+#include <optional>
+
 #include "common/dacs_math.h"
 
 namespace dacs {
@@ -26,9 +28,11 @@ Neighbours check_chunk_density_args(const at::Tensor& z_sorted, int64_t chunks,
 Metric check_min_distance_args(const at::Tensor& x, const at::Tensor& y,
                                c10::string_view metric);
 
-// x [N, d] floating; min_dist [N] in x's accumulation dtype; 0 <= budget <= N.
+// x [N, d] floating; min_dist [N] in x's accumulation dtype; 0 <= budget <= N;
+// center_side, when given, [N, d] of x's dtype and device.
 Metric check_kcenter_greedy_args(const at::Tensor& x, const at::Tensor& min_dist,
-                                 int64_t budget, c10::string_view metric);
+                                 int64_t budget, c10::string_view metric,
+                                 const std::optional<at::Tensor>& center_side);
 
 // values [N] floating with N >= classes >= 2 (distinct values are counted by the kernel).
 void check_natural_breaks_args(const at::Tensor& values, int64_t classes);

@@ -3,24 +3,26 @@ ECCV 2020, the CS variant for classification): greedy k-center where the
 distance between two samples is the symmetric KL divergence of their class
 distributions.
 
-With p, q the class distributions of two samples,
+With p, q the class distributions of two samples and h_p = sum_c p_c log p_c,
 
     d(p, q) = 0.5 KL(p || q) + 0.5 KL(q || p) = 0.5 sum_c (p_c - q_c)(log p_c - log q_c)
-            = 0.5 (h_p + h_q - [p, log p] . [log q, q]),   h_p = sum_c p_c log p_c,
+            = 0.5 (h_p + h_q - p . log q - log p . q),
 
-so with ``[p, log p]`` for the rows and ``[log q, q]`` for the centers the
-distance is one inner product plus two per-row terms: tiles of a matrix product,
-as for the Euclidean distance, and the N x M matrix is never formed.
+so with a sample written as a row [p, log p, h_p, 1] and as a center
+[log q, q, -1, -h_q], row . center = -2 d(p, q): one inner product. The
+min-distance and k-center kernels of the package take exactly that (their
+cosine pairing, 1 - row . center = 1 + 2 d, which orders like d), tiled, so the
+N x M matrix is never formed, and the k-center kernel's lazy greedy applies
+since distances to the centers only ever decrease.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
-from . import _checks
-
-# Rows of unlabeled per tile of the initial distances: about 16M distances, 64 MiB in float32.
-_TILE_ELEMENTS = 1 << 24
+from . import _checks, ops
 
 
 def _log_probs(log_probs: torch.Tensor, name: str, *, min_rows: int = 1) -> torch.Tensor:
@@ -33,10 +35,13 @@ def _log_probs(log_probs: torch.Tensor, name: str, *, min_rows: int = 1) -> torc
     return log_probs
 
 
-def _sides(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """[p, log p] [N, 2C] (row side), [log p, p] [N, 2C] (center side) and h [N]."""
+def _sides(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each sample as a row [p, log p, h, 1] and as a center [log p, p, -1, -h],
+    both [N, 2C + 2]: row_i . center_j = -2 d(i, j)."""
     p = log_probs.exp()
-    return torch.cat([p, log_probs], dim=1), torch.cat([log_probs, p], dim=1), (p * log_probs).sum(dim=1)
+    h = (p * log_probs).sum(dim=1, keepdim=True)
+    one = torch.ones_like(h)
+    return torch.cat([p, log_probs, h, one], dim=1), torch.cat([log_probs, p, -one, -h], dim=1)
 
 
 def symmetric_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
@@ -59,6 +64,7 @@ def cdal_kcenter(
     budget: int,
     *,
     generator: torch.Generator | None = None,
+    backend: ModuleType = ops,
 ) -> torch.Tensor:
     """Greedy k-center under the symmetric KL divergence: each step picks the
     unlabeled row whose divergence to its nearest center (the labeled rows and
@@ -70,6 +76,7 @@ def cdal_kcenter(
             then the first center is drawn uniformly from ``generator``.
         budget: rows to pick, 0 <= budget <= N.
         generator: source of the first center when there are no labeled rows.
+        backend: ``dacs_ext.ops`` or ``dacs_ext.reference.ops``.
 
     Returns:
         int64 [budget] distinct indices into ``unlabeled``, in pick order.
@@ -83,27 +90,15 @@ def cdal_kcenter(
         _checks.same_device(x, "unlabeled", labeled, "labeled")
         if labeled.shape[0] == 0:
             labeled = None
-    picks = torch.empty(budget, dtype=torch.int64, device=x.device)
     if budget == 0:
-        return picks
+        return torch.empty(0, dtype=torch.int64, device=x.device)
     dtype = torch.promote_types(x.dtype, labeled.dtype) if labeled is not None else x.dtype
-    rows, centers, h = _sides(x.to(dtype))
-    min_dist = torch.full((n,), float("inf"), dtype=dtype, device=x.device)
+    rows, centers = _sides(x.to(dtype))
     if labeled is not None:
-        _, label_centers, label_h = _sides(labeled.to(dtype))
-        tile = max(1, _TILE_ELEMENTS // label_centers.shape[0])
-        for start in range(0, n, tile):
-            d = torch.addmm(label_h.unsqueeze(0), rows[start : start + tile], label_centers.T, alpha=-1)
-            min_dist[start : start + tile] = 0.5 * (d + h[start : start + tile, None]).amin(dim=1)
-        start_at = 0
-    else:
-        picks[0] = int(torch.randint(n, (1,), generator=generator, device=generator.device if generator else "cpu"))
-        start_at = 1
-    for step in range(budget):
-        if step >= start_at:
-            picks[step] = torch.argmax(min_dist)
-        pick = picks[step]
-        new = 0.5 * (h + h[pick] - rows @ centers[pick])
-        torch.minimum(min_dist, new, out=min_dist)
-        min_dist[pick] = float("-inf")
-    return picks
+        min_dist = backend.min_distance(rows, _sides(labeled.to(dtype))[1], "cosine")
+        return backend.kcenter_greedy(rows, min_dist, budget, "cosine", centers)
+    first = int(torch.randint(n, (1,), generator=generator, device=generator.device if generator else "cpu"))
+    min_dist = backend.min_distance(rows, centers[first : first + 1], "cosine")
+    min_dist[first] = float("-inf")
+    rest = backend.kcenter_greedy(rows, min_dist, budget - 1, "cosine", centers)
+    return torch.cat([torch.tensor([first], dtype=torch.int64, device=x.device), rest])

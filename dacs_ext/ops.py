@@ -61,7 +61,7 @@ def _(x, y, metric):
 
 
 @torch.library.register_fake("dacs::kcenter_greedy")
-def _(x, min_dist, budget, metric):
+def _(x, min_dist, budget, metric, center_side=None):
     return x.new_empty((budget,), dtype=torch.int64)
 
 

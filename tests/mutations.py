@@ -30,6 +30,8 @@ MNIST = "tests/test_mnist.py"
 EXPERIMENTS = "tests/test_experiments.py"
 AL = "tests/test_al.py"
 LEARNLOSS = "tests/test_learnloss.py"
+NCE = "tests/test_nce.py"
+CDAL = "tests/test_cdal.py"
 
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
@@ -231,9 +233,74 @@ MUTATIONS = (
         (LEARNLOSS,), "LearnLoss + DACS is DACS alone",
     ),
     Mutation(
-        "learnloss-subset-ignored", "dacs_ext/al/learnloss.py",
+        "learnloss-subset-ignored", "dacs_ext/al/strategies.py",
         "    if 0 < subset < candidates.numel():", "    if False:",
         (LEARNLOSS,), "the random-subset option scores the whole pool",
+    ),
+    Mutation(
+        "nce-radius-ignored", "dacs_ext/al/nce.py",
+        "torch.exp(-d2 / (2 * torch.sigmoid(self.radius) ** 2))", "torch.exp(-d2 / 2)",
+        (NCE,), "the prototypes' radii are never used",
+    ),
+    Mutation(
+        "nce-features-unnormalised", "dacs_ext/al/nce.py",
+        "f, p = F.normalize(features, dim=1), F.normalize(self.prototypes, dim=1)", "f, p = features, F.normalize(self.prototypes, dim=1)",
+        (NCE,), "the distance is taken from the raw features, not their unit vectors",
+    ),
+    Mutation(
+        "nce-prototypes-averaged", "dacs_ext/al/nce.py",
+        ".amax(dim=2)", ".mean(dim=2)",
+        (NCE,), "a class scores the mean of its prototypes rather than the best",
+    ),
+    Mutation(
+        "nce-loss-all-positive", "dacs_ext/al/nce.py",
+        "target = F.one_hot(y, self.num_classes).to(scores.dtype)", "target = torch.ones_like(scores)",
+        (NCE,), "every class is a positive in the binary cross-entropy",
+    ),
+    Mutation(
+        "nce-confusion-is-rejection", "dacs_ext/al/nce.py",
+        "    return scores.sum(dim=1) - scores.amax(dim=1)", "    return (1 - scores).sum(dim=1)",
+        (NCE,), "the confusion score is the rejection score",
+    ),
+    Mutation(
+        "nce-picks-least-uncertain", "dacs_ext/al/nce.py",
+        'return highest(pool, nce_uncertainty(pool["logits"], self.settings.score)', 'return highest(pool, -nce_uncertainty(pool["logits"], self.settings.score)',
+        (NCE,), "NCE-Net acquires the least uncertain samples",
+    ),
+    Mutation(
+        "nce-dacs-ignores-score", "dacs_ext/al/nce.py",
+        'return self.acquire(pool, budget, nce_uncertainty(pool["logits"], self.nce.score))', "return self.acquire(pool, budget)",
+        (NCE,), "NCE-Net + DACS is DACS alone",
+    ),
+    Mutation(
+        "nce-classifier-not-installed", "dacs_ext/al/loop.py",
+        "                model.set_classifier(classifier)\n", "                pass\n",
+        (NCE,), "the loop trains NCE-Net's methods with the softmax classifier",
+    ),
+    Mutation(
+        "training-ignores-classifier-loss", "dacs_ext/al/training.py",
+        "main = model.classifier.loss(out.logits, y[batch])", "main = F.cross_entropy(out.logits, y[batch])",
+        (NCE,), "a replaced classifier is trained with cross-entropy rather than its own loss",
+    ),
+    Mutation(
+        "cdal-one-sided-kl", "dacs_ext/cdal.py",
+        "torch.cat([log_probs, p, -one, -h], dim=1)", "torch.cat([log_probs, torch.zeros_like(p), -one, -h], dim=1)",
+        (CDAL,), "k-center on KL(p || q) alone, not the symmetric divergence",
+    ),
+    Mutation(
+        "cdal-center-entropy-sign", "dacs_ext/cdal.py",
+        "torch.cat([log_probs, p, -one, -h], dim=1)", "torch.cat([log_probs, p, -one, h], dim=1)",
+        (CDAL,), "a center's own entropy term enters with the wrong sign",
+    ),
+    Mutation(
+        "cdal-first-pick-repeats", "dacs_ext/cdal.py",
+        '    min_dist[first] = float("-inf")\n', "",
+        (CDAL,), "with no labeled samples the first pick can be picked again",
+    ),
+    Mutation(
+        "cdal-ignores-labeled", "dacs_ext/al/strategies.py",
+        "cdal_kcenter(log_probs[unlabeled], log_probs[labeled], budget", "cdal_kcenter(log_probs[unlabeled], None, budget",
+        (CDAL,), "CDAL ignores the labeled samples as centers",
     ),
     Mutation(
         "finished-trial-rerun", "dacs_ext/al/loop.py",

@@ -103,6 +103,8 @@ def on(z, values, dtype=torch.int64):
         (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 20, torch.float32), -1, "cosine"), "budget must be in"),
         (lambda z, rot: ops.kcenter_greedy(z, on(z, [float("-inf")] * 20, torch.float32), 1, "cosine"), "exceeds the 0 rows"),
         (lambda z, rot: ops.kcenter_greedy(z, on(z, [float("nan")] * 20, torch.float32), 1, "cosine"), "exceeds the 0 rows"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 20, torch.float32), 2, "cosine", z[:5]), "center_side must have x's shape"),
+        (lambda z, rot: ops.kcenter_greedy(z, on(z, [0.0] * 20, torch.float32), 2, "cosine", z.double()), "center_side must have x's dtype"),
         (lambda z, rot: ops.kcenter_greedy(z, on(z, [1.0] * 3 + [float("-inf")] * 17, torch.float32), 4, "euclidean"),
          "budget 4 exceeds the 3 rows"),
     ],

@@ -26,32 +26,49 @@ def test_symmetric_kl_by_hand():
 
 @pytest.mark.parametrize("n,m,classes,budget", [(50, 7, 3, 10), (300, 40, 10, 60), (120, 0, 4, 30), (64, 1, 2, 64)])
 @pytest.mark.parametrize("sharpness", [0.5, 3.0, 20.0])
-def test_cdal_kcenter_equals_brute_force_greedy(n, m, classes, budget, sharpness, gen):
+@pytest.mark.parametrize("api", [dacs_ext, dacs_ext.reference], ids=["extension", "reference"])
+def test_cdal_kcenter_equals_brute_force_greedy(n, m, classes, budget, sharpness, api, device, gen):
     for _ in range(3):  # fresh random inputs
         unlabeled = log_probs(n, classes, gen=gen, sharpness=sharpness)
         labeled = log_probs(m, classes, gen=gen, sharpness=sharpness)
         seed = int(torch.randint(0, 2**31, (1,), generator=gen))
-        got = dacs_ext.cdal_kcenter(unlabeled, labeled, budget, generator=torch.Generator().manual_seed(seed))
+        got = api.cdal_kcenter(unlabeled.to(device), labeled.to(device), budget, generator=torch.Generator().manual_seed(seed))
         want = oracle.kcenter_greedy(unlabeled, labeled, budget, metric="symmetric_kl", generator=torch.Generator().manual_seed(seed))
-        assert got.tolist() == want
+        if sharpness < 20:
+            assert got.tolist() == want
+        else:
+            # Near one-hot distributions: many divergences below 1e-15, where the
+            # kernels' 1 + 2 d cannot tell them apart and ties may go either way;
+            # every pick must still be a farthest remaining row.
+            assert got[0] == want[0]
+            assert_farthest_first(unlabeled, labeled, got.cpu(), tol=1e-12)
 
 
-def test_cdal_kcenter_in_float32_picks_farthest_rows(gen):
-    unlabeled, labeled = log_probs(2000, 10, gen=gen).float(), log_probs(100, 10, gen=gen).float()
-    picks = dacs_ext.cdal_kcenter(unlabeled, labeled, 200)
+def assert_farthest_first(unlabeled, labeled, picks, tol):
+    """Each pick a farthest remaining row (oracle distances, float64) up to tol,
+    relative to the largest distance when that is above 1."""
     x = unlabeled.double()
-    nearest = torch.stack([oracle.distances(x, c, "symmetric_kl") for c in labeled.double()]).min(dim=0).values
-    for pick in picks.tolist():  # each pick a farthest remaining row up to float32 rounding
-        assert float(nearest[pick]) >= float(nearest.max()) - 1e-4 * max(1.0, float(nearest.max()))
+    nearest = torch.full((x.shape[0],), float("inf"), dtype=torch.float64)
+    for c in labeled.double():
+        nearest = torch.minimum(nearest, oracle.distances(x, c, "symmetric_kl"))
+    assert torch.unique(picks).numel() == picks.numel()
+    for step, pick in enumerate(picks.tolist()):
+        if step or labeled.shape[0]:  # with no labeled rows the first pick is drawn at random
+            assert float(nearest[pick]) >= float(nearest.max()) - tol * max(1.0, float(nearest.max())), pick
         nearest = torch.minimum(nearest, oracle.distances(x, x[pick], "symmetric_kl"))
         nearest[pick] = float("-inf")
-    assert torch.unique(picks).numel() == 200
 
 
-def test_copies_of_a_center_are_picked_last(gen):
+def test_cdal_kcenter_in_float32_picks_farthest_rows(device, gen):
+    unlabeled, labeled = log_probs(2000, 10, gen=gen).float(), log_probs(100, 10, gen=gen).float()
+    picks = dacs_ext.cdal_kcenter(unlabeled.to(device), labeled.to(device), 200).cpu()
+    assert_farthest_first(unlabeled, labeled, picks, tol=1e-4)  # up to float32 rounding
+
+
+def test_copies_of_a_center_are_picked_last(device, gen):
     labeled = log_probs(5, 4, gen=gen)
     unlabeled = torch.cat([labeled[[0, 2]], log_probs(8, 4, gen=gen)])
-    picks = dacs_ext.cdal_kcenter(unlabeled, labeled, 10)
+    picks = dacs_ext.cdal_kcenter(unlabeled.to(device), labeled.to(device), 10).cpu()
     assert sorted(picks[-2:].tolist()) == [0, 1]
 
 

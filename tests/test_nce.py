@@ -13,6 +13,7 @@ from dacs_ext.al import (
     NCEClassifier, NCENet, NCENetDACS, NCESettings, PoolState, TrainConfig, evaluate, make_strategy, nce_uncertainty,
     train_model,
 )
+from dacs_ext.al.loop import train_cycle
 from dacs_ext.al.strategies import check_selection
 
 from helpers import blobs, small_model
@@ -72,6 +73,33 @@ def test_the_prototype_classifier_learns_as_well_as_softmax(gen):
     print(accuracy)
     assert accuracy["softmax"] > 0.8, accuracy
     assert accuracy["nce"] >= accuracy["softmax"] - 0.03, accuracy
+
+
+def test_the_loop_trains_nce_methods_with_the_prototype_classifier(gen):
+    x, y = blobs(200, gen=gen)
+    config = TrainConfig(epochs=2, batch_size=50, lr_drop_epoch=1, aux_stop_epoch=1)
+    for name, has_prototypes in (("nce", True), ("nce-dacs", True), ("dacs", False)):
+        model, _ = train_cycle(small_model, x, y, config, seed=3, cycle=0, strategy=make_strategy(name))
+        assert isinstance(model.classifier, NCEClassifier) == has_prototypes
+    model, _ = train_cycle(small_model, x, y, config, seed=3, cycle=0, strategy=NCENet())
+    with torch.no_grad():
+        scores = model(x).logits
+    assert bool(((scores > 0) & (scores <= 1)).all())
+
+
+def test_training_minimises_the_classifiers_own_loss(gen):
+    calls = []
+
+    class Recorded(NCEClassifier):
+        def loss(self, scores, y, reduction="mean"):
+            calls.append(reduction)
+            return super().loss(scores, y, reduction)
+
+    x, y = blobs(100, gen=gen)
+    model = small_model()
+    model.set_classifier(Recorded(model.feature_dim, model.num_classes))
+    train_model(model, x, y, TrainConfig(epochs=2, batch_size=50, lr_drop_epoch=1, aux_stop_epoch=1), torch.Generator().manual_seed(0))
+    assert calls == ["mean"] * 4  # 2 epochs x 2 batches
 
 
 def test_a_classifier_needs_a_loss():

@@ -133,6 +133,24 @@ def test_kcenter_greedy_switch_from_lazy_to_eager(device, gen, metric):
     assert torch.equal(got, ref.kcenter_greedy(x, min_dist, 60, metric))
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("duplicates", [0, 3000])
+def test_kcenter_greedy_with_a_center_side(device, gen, metric, duplicates):
+    # A picked row j lowers row i to pair(x_i, c_j) with c another [N, d]; with
+    # 3,000 copies the CPU kernel also switches to its eager sweeps.
+    x = unit_rows(2000, 8, gen=gen, device=device)
+    if duplicates:
+        x = torch.cat([x, -x[:1].repeat(duplicates, 1)])
+    c = x + 0.3 * unit_rows(x.shape[0], 8, gen=gen, device=device)
+    min_dist = ref.min_distance(x, c[:20], metric)
+    if duplicates:
+        min_dist[2000:] = min_dist[:2000].quantile(0.995)
+    got = ops.kcenter_greedy(x, min_dist, 60, metric, c)
+    assert torch.equal(got, ref.kcenter_greedy(x, min_dist, 60, metric, c))
+    assert not torch.equal(got, ops.kcenter_greedy(x, min_dist, 60, metric))
+    assert torch.equal(ops.kcenter_greedy(x, min_dist, 60, metric, x), ops.kcenter_greedy(x, min_dist, 60, metric))
+
+
 @pytest.mark.parametrize("dtype", FLOATS[1:])
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_kcenter_greedy_low_precision_picks_farthest(device, gen, dtype, metric):

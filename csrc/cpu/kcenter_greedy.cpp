@@ -5,7 +5,8 @@
 // column tiles so each step's distance update vectorises over samples and
 // streams one run of memory; the update and the per-block maximum are fused
 // into one parallel pass, and the winner (first maximum) is found from the block
-// maxima without a second sweep.
+// maxima without a second sweep. A picked row j enters as the center c[j]: the
+// row of center_side, or of x when none is given.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -66,8 +67,9 @@ acc_t block_max(const acc_t* dist, int64_t i0, int64_t i1) {
 // is each row's distance to the labeled rows and the picks out[0, first),
 // -inf for picked or excluded rows.
 template <typename scalar_t, Metric kMetric>
-void eager_steps(const scalar_t* x, int64_t n, int64_t d, std::vector<at::opmath_type<scalar_t>>& dist,
-                 int64_t first, int64_t budget, int64_t* out) {
+void eager_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
+                 std::vector<at::opmath_type<scalar_t>>& dist, int64_t first, int64_t budget,
+                 int64_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
   const int64_t blocks = (n + kBlockRows - 1) / kBlockRows;
@@ -96,8 +98,7 @@ void eager_steps(const scalar_t* x, int64_t n, int64_t d, std::vector<at::opmath
     out[step] = pick;
     dist[pick] = kExcluded;
     if (step + 1 == budget) break;
-    const acc_t* column = tiles.data() + (pick / kTile) * d * kTile + pick % kTile;
-    for (int64_t k = 0; k < d; ++k) center[k] = column[k * kTile];
+    for (int64_t k = 0; k < d; ++k) center[k] = static_cast<acc_t>(c[pick * d + k]);
     at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
         maxima[b] = lower_and_max<acc_t, kMetric>(tiles.data(), d, center.data(), dist.data(),
@@ -117,7 +118,7 @@ void eager_steps(const scalar_t* x, int64_t n, int64_t d, std::vector<at::opmath
 // (data where every new center lowers most rows, e.g. duplicates), it brings
 // every row up to date and returns, for eager_steps to finish.
 template <typename scalar_t, Metric kMetric>
-int64_t lazy_steps(const scalar_t* x, int64_t n, int64_t d,
+int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
                    std::vector<at::opmath_type<scalar_t>>& dist, int64_t budget, int64_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
@@ -180,24 +181,26 @@ int64_t lazy_steps(const scalar_t* x, int64_t n, int64_t d,
     heap.pop_back();
     out[step] = pick;
     dist[pick] = kExcluded;
-    for (int64_t k = 0; k < d; ++k) centers[k * ld + step] = static_cast<acc_t>(x[pick * d + k]);
+    for (int64_t k = 0; k < d; ++k) centers[k * ld + step] = static_cast<acc_t>(c[pick * d + k]);
   }
   return budget;
 }
 
 template <typename scalar_t, Metric kMetric>
-void kcenter_greedy_kernel(const scalar_t* x, int64_t n, int64_t d, const at::Tensor& min_dist,
-                           int64_t budget, int64_t* out) {
+void kcenter_greedy_kernel(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
+                           const at::Tensor& min_dist, int64_t budget, int64_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
   std::vector<acc_t> dist(min_dist.const_data_ptr<acc_t>(), min_dist.const_data_ptr<acc_t>() + n);
-  const int64_t done = lazy_steps<scalar_t, kMetric>(x, n, d, dist, budget, out);
-  if (done < budget) eager_steps<scalar_t, kMetric>(x, n, d, dist, done, budget, out);
+  const int64_t done = lazy_steps<scalar_t, kMetric>(x, c, n, d, dist, budget, out);
+  if (done < budget) eager_steps<scalar_t, kMetric>(x, c, n, d, dist, done, budget, out);
 }
 
 at::Tensor kcenter_greedy_cpu(const at::Tensor& x_in, const at::Tensor& min_dist,
-                              int64_t budget, c10::string_view metric_name) {
-  const Metric metric = check_kcenter_greedy_args(x_in, min_dist, budget, metric_name);
+                              int64_t budget, c10::string_view metric_name,
+                              const std::optional<at::Tensor>& center_side) {
+  const Metric metric = check_kcenter_greedy_args(x_in, min_dist, budget, metric_name, center_side);
   const auto x = x_in.contiguous();
+  const auto c = center_side.has_value() ? center_side->contiguous() : x;
   const auto dist = min_dist.contiguous();
   const int64_t n = x.size(0), d = x.size(1);
   auto out = at::empty({budget}, x.options().dtype(at::kLong));
@@ -205,11 +208,12 @@ at::Tensor kcenter_greedy_cpu(const at::Tensor& x_in, const at::Tensor& min_dist
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "kcenter_greedy_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* cp = c.const_data_ptr<scalar_t>();
     int64_t* op = out.data_ptr<int64_t>();
     if (metric == Metric::Cosine) {
-      kcenter_greedy_kernel<scalar_t, Metric::Cosine>(xp, n, d, dist, budget, op);
+      kcenter_greedy_kernel<scalar_t, Metric::Cosine>(xp, cp, n, d, dist, budget, op);
     } else {
-      kcenter_greedy_kernel<scalar_t, Metric::Euclidean>(xp, n, d, dist, budget, op);
+      kcenter_greedy_kernel<scalar_t, Metric::Euclidean>(xp, cp, n, d, dist, budget, op);
     }
   });
   return out;

@@ -67,14 +67,16 @@ __device__ Candidate<acc_t> block_argmax(Candidate<acc_t> c) {
   return c;
 }
 
-// Launch `step` of budget + 1. x [n, d]; dist [n] each row's distance to the
+// Launch `step` of budget + 1. x [n, d]; c [n, d] each row as a center (x itself
+// unless center_side was given); dist [n] each row's distance to the
 // current centers; prev_* [prev_count] the candidates of launch step - 1 (unused
 // when step == 0); next_* [gridDim.x] this launch's candidates (unused when
 // step == budget); out [budget] the picks; failed_step [1] starts at -1 and
 // becomes the number of picks made when no pickable row is left.
 template <typename scalar_t, Metric kMetric>
 __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
-    const scalar_t* __restrict__ x, int64_t n, int64_t d, at::opmath_type<scalar_t>* dist,
+    const scalar_t* __restrict__ x, const scalar_t* __restrict__ c, int64_t n, int64_t d,
+    at::opmath_type<scalar_t>* dist,
     const at::opmath_type<scalar_t>* prev_value, const int64_t* prev_index, int prev_count,
     at::opmath_type<scalar_t>* next_value, int64_t* next_index, int64_t step, int64_t budget,
     int64_t* __restrict__ out, int64_t* __restrict__ failed_step) {
@@ -105,7 +107,7 @@ __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
     if (step == budget) return;
   }
 
-  const scalar_t* center = x + (pick >= 0 ? pick : 0) * d;
+  const scalar_t* center = c + (pick >= 0 ? pick : 0) * d;
   Candidate<acc_t> best = no_candidate<acc_t>();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
@@ -119,11 +121,11 @@ __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
         const scalar_t* row = x + i * d;
         acc_t a = acc_t(0);
         for (int64_t k = 0; k < d; ++k) {
-          const acc_t c = static_cast<acc_t>(center[k]), xk = static_cast<acc_t>(row[k]);
+          const acc_t ck = static_cast<acc_t>(center[k]), xk = static_cast<acc_t>(row[k]);
           if constexpr (kMetric == Metric::Cosine) {
-            a += c * xk;
+            a += ck * xk;
           } else {
-            const acc_t e = c - xk;
+            const acc_t e = ck - xk;
             a += e * e;
           }
         }
@@ -142,10 +144,12 @@ __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
 }
 
 at::Tensor kcenter_greedy_cuda(const at::Tensor& x_in, const at::Tensor& min_dist,
-                               int64_t budget, c10::string_view metric_name) {
-  const Metric metric = check_kcenter_greedy_args(x_in, min_dist, budget, metric_name);
+                               int64_t budget, c10::string_view metric_name,
+                               const std::optional<at::Tensor>& center_side) {
+  const Metric metric = check_kcenter_greedy_args(x_in, min_dist, budget, metric_name, center_side);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto x = x_in.contiguous();
+  const auto c = center_side.has_value() ? center_side->contiguous() : x;
   const int64_t n = x.size(0), d = x.size(1);
   auto out = at::empty({budget}, x.options().dtype(at::kLong));
   if (budget == 0) return out;  // also covers n == 0, since budget <= n
@@ -167,7 +171,8 @@ at::Tensor kcenter_greedy_cuda(const at::Tensor& x_in, const at::Tensor& min_dis
     for (int64_t step = 0; step <= budget; ++step) {
       const int64_t next = (step % 2) * blocks, prev = blocks - next;
       kernel<<<step == budget ? 1 : blocks, kThreads, 0, stream>>>(
-          x.const_data_ptr<scalar_t>(), n, d, dist.mutable_data_ptr<acc_t>(), values + prev,
+          x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(), n, d,
+          dist.mutable_data_ptr<acc_t>(), values + prev,
           indices + prev, blocks, values + next, indices + next, step, budget,
           out.mutable_data_ptr<int64_t>(), failed_step.mutable_data_ptr<int64_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -99,24 +99,28 @@ def min_distance(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
     return out
 
 
-def kcenter_greedy(x: torch.Tensor, min_dist: torch.Tensor, budget: int, metric: str) -> torch.Tensor:
-    """x [N, d], min_dist [N] -> int64 [budget]: greedy farthest-point picks."""
+def kcenter_greedy(
+    x: torch.Tensor, min_dist: torch.Tensor, budget: int, metric: str, center_side: torch.Tensor | None = None
+) -> torch.Tensor:
+    """x [N, d], min_dist [N] -> int64 [budget]: greedy farthest-point picks; a
+    picked row j becomes the center center_side[j] [d] (default x[j])."""
     acc = accumulation_dtype(x.dtype)
     x = x.to(acc)
+    c = x if center_side is None else center_side.to(acc)
     dist = min_dist.clone()
     picks = torch.empty(budget, dtype=torch.int64, device=x.device)
     picked_values = dist.new_empty(budget)
-    x_sq = (x * x).sum(dim=1)
+    x_sq, c_sq = (x * x).sum(dim=1), (c * c).sum(dim=1)
     for step in range(budget):
         pick = torch.argmax(dist)
         picks[step] = pick
         picked_values[step] = dist[pick]
         dist[pick] = float("-inf")
-        center = x[pick]
+        center = c[pick]
         if metric == "cosine":
             candidate = (1 - x @ center).clamp_(min=0)
         else:
-            candidate = (x_sq + x_sq[pick] - 2 * (x @ center)).clamp_(min=0).sqrt_()
+            candidate = (x_sq + c_sq[pick] - 2 * (x @ center)).clamp_(min=0).sqrt_()
         torch.minimum(dist, candidate, out=dist)
     if budget and bool((picked_values == float("-inf")).any()):
         raise RuntimeError(f"kcenter_greedy: budget {budget} exceeds the rows whose min_dist is not -inf")

@@ -101,6 +101,32 @@ def select() -> Case:
     )
 
 
+def cdal_kcenter() -> Case:
+    """CDAL at the Repeated-MNIST scale of issue 9: 180,000 unlabeled, 5,000 labeled,
+    10 classes, 500 picks."""
+    g = torch.Generator().manual_seed(10)
+    unlabeled = torch.log_softmax(3 * torch.randn(180_000, 10, generator=g), dim=1).to(DEVICE)
+    labeled = torch.log_softmax(3 * torch.randn(5_000, 10, generator=g), dim=1).to(DEVICE)
+
+    def check(got: torch.Tensor, want: torch.Tensor) -> None:
+        # As for k-center: each pick a farthest remaining row, replayed in float64.
+        def divergence(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return (0.5 * (a.exp() - b.exp()) * (a - b)).sum(dim=1)
+
+        x, y = unlabeled.double().cpu(), labeled.double().cpu()
+        nearest = torch.full((x.shape[0],), float("inf"), dtype=torch.float64)
+        for start in range(0, y.shape[0], 100):
+            for c in y[start : start + 100]:
+                nearest = torch.minimum(nearest, divergence(x, c))
+        assert got.shape == want.shape and len(set(got.tolist())) == got.numel()
+        for pick in got.tolist():
+            assert float(nearest[pick]) >= float(nearest.max()) - 1e-4, f"pick {pick} is not a farthest remaining row"
+            nearest = torch.minimum(nearest, divergence(x, x[pick]))
+            nearest[pick] = float("-inf")
+
+    return Case(lambda api: _finished(lambda: api.cdal_kcenter(unlabeled, labeled, 500)), check)
+
+
 CASES = {
     "density-50k": lambda: density(50_000),
     "density-180k": lambda: density(180_000),
@@ -111,6 +137,7 @@ CASES = {
     "natural_breaks-180k": lambda: natural_breaks(180_000),
     # The reference pipeline spends about a minute in jenkspy.
     "select-180k-5k-500": select,
+    "cdal-180k-5k-500": cdal_kcenter,
 }
 
 
