@@ -303,6 +303,11 @@ MUTATIONS = (
         (CDAL,), "CDAL ignores the labeled samples as centers",
     ),
     Mutation(
+        "dacs-zero-features-kept", "dacs_ext/al/strategies.py",
+        "            unlabeled, labeled = unlabeled[live[unlabeled]], labeled[live[labeled]]\n", "",
+        (AL,), "all-zero auxiliary features (dead units) make DACS fail mid-run",
+    ),
+    Mutation(
         "finished-trial-rerun", "dacs_ext/al/loop.py",
         "            return done\n", "            pass\n",
         (LOOP,), "adding a method to a committed run (no checkpoints) reruns every finished trial",

@@ -131,6 +131,30 @@ def test_dacs_strategy_notes_a_fallback_to_fewer_groups():
     assert pool.notes == {}  # no fallback, nothing noted
 
 
+@pytest.mark.parametrize("name", ["dacs", "dacs-shared", "nce-dacs", "learnloss-dacs"])
+def test_dacs_strategies_select_around_all_zero_features(name, gen):
+    # Dead units: 60 of 400 samples have all-zero auxiliary features. DACS selects
+    # among the others and notes them; with too few others left it takes some.
+    pool = random_pool(400, gen=gen)
+    z = pool.outputs["aux_features"].clone()
+    dead = torch.randperm(400, generator=gen)[:60]
+    z[dead] = 0
+    pool.outputs["aux_features"] = z
+    strategy = make_strategy(name, {"dacs": dacs_ext.DACSSettings(buckets=20)})
+    picked = strategy.select(pool, 40)
+    check_selection(strategy, pool, 40, picked)
+    assert pool.notes["dacs_zero_features"] == 60
+    assert not bool(torch.isin(picked, dead).any())
+    live_unlabeled = int((~pool.labeled).sum()) - int((~pool.labeled[dead]).sum())
+    picked = strategy.select(pool, live_unlabeled + 5)
+    check_selection(strategy, pool, live_unlabeled + 5, picked)
+    assert int(torch.isin(picked, dead).sum()) == 5
+    pool.notes.clear()
+    pool.outputs["aux_features"] = z.index_fill(0, dead, 1.0)
+    strategy.select(pool, 40)
+    assert "dacs_zero_features" not in pool.notes
+
+
 def test_methods_take_settings_and_name_what_differs():
     settings = {"dacs": dacs_ext.DACSSettings(rounds=4, buckets=20)}
     dacs, shared, random = (make_strategy(m, settings) for m in ("dacs", "dacs-shared", "random"))

@@ -176,14 +176,33 @@ class DACSStrategy(Strategy):
 
     def acquire(self, pool: PoolState, budget: int, uncertainty: torch.Tensor | None = None) -> torch.Tensor:
         """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool.
-        A fallback to fewer density groups is noted in ``pool.notes["dacs_groups_used"]``."""
+        A fallback to fewer density groups is noted in ``pool.notes["dacs_groups_used"]``.
+
+        A model can map samples to all-zero auxiliary features (every backbone unit
+        dead for them; seen under NCE-Net, whose classifier ignores the features'
+        norm). Such rows have no direction in DACS's cosine geometry, so DACS
+        selects among the other rows, and takes zero rows (at random) only when too
+        few others are left; their count is noted in
+        ``pool.notes["dacs_zero_features"]`` rather than the run failing."""
         z = pool["aux_features"]
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
-        score = uncertainty[unlabeled] if uncertainty is not None else None
-        picks, details = self.dacs.select(z[unlabeled], z[labeled], budget, score, generator=pool.generator, return_details=True)
-        if details["groups_used"] != self.dacs.settings.groups:
-            pool.notes["dacs_groups_used"] = details["groups_used"]
-        return unlabeled[picks]
+        live = z.abs().amax(dim=1) > 0
+        dead = unlabeled[~live[unlabeled]]
+        if bool((~live).any()):
+            pool.notes["dacs_zero_features"] = int((~live).sum())
+            unlabeled, labeled = unlabeled[live[unlabeled]], labeled[live[labeled]]
+        take = min(budget, unlabeled.numel())
+        picks = unlabeled[:0]
+        if take:
+            score = uncertainty[unlabeled] if uncertainty is not None else None
+            chosen, details = self.dacs.select(z[unlabeled], z[labeled], take, score, generator=pool.generator, return_details=True)
+            if details["groups_used"] != self.dacs.settings.groups:
+                pool.notes["dacs_groups_used"] = details["groups_used"]
+            picks = unlabeled[chosen]
+        if take < budget:
+            fill = torch.randperm(dead.numel(), generator=pool.generator)[: budget - take].to(dead.device)
+            picks = torch.cat([picks, dead[fill]])
+        return picks
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         return self.acquire(pool, budget)
