@@ -72,6 +72,15 @@ def test_copies_of_a_center_are_picked_last(device, gen):
     assert sorted(picks[-2:].tolist()) == [0, 1]
 
 
+def test_without_labeled_rows_the_first_pick_is_never_picked_again(device):
+    # Four copies of one distribution: every divergence is 0, so only the
+    # exclusion of the random first pick keeps it from being picked again.
+    copies = torch.log_softmax(torch.tensor([[2.0, 0.5, -1.0]], dtype=torch.float64), dim=1).repeat(4, 1).to(device)
+    for seed in range(8):
+        picks = dacs_ext.cdal_kcenter(copies, None, 4, generator=torch.Generator().manual_seed(seed))
+        assert sorted(picks.tolist()) == [0, 1, 2, 3]
+
+
 def test_the_strategy_is_cdal_on_the_softmax(gen):
     n = 200
     mask = torch.zeros(n, dtype=torch.bool)
