@@ -244,8 +244,13 @@ MUTATIONS = (
     ),
     Mutation(
         "nce-features-unnormalised", "dacs_ext/al/nce.py",
-        "f, p = F.normalize(features, dim=1), F.normalize(self.prototypes, dim=1)", "f, p = features, F.normalize(self.prototypes, dim=1)",
-        (NCE,), "the distance is taken from the raw features, not their unit vectors",
+        "e = F.normalize(torch.sigmoid(self.embedding(features)), dim=1)", "e = torch.sigmoid(self.embedding(features))",
+        (NCE,), "the distance is taken from the raw embedding, not its unit vectors",
+    ),
+    Mutation(
+        "nce-no-sigmoid-embedding", "dacs_ext/al/nce.py",
+        "e = F.normalize(torch.sigmoid(self.embedding(features)), dim=1)", "e = F.normalize(self.embedding(features), dim=1)",
+        (NCE,), "the backbone's features are normalised without the sigmoid embedding (rows can vanish; training spikes)",
     ),
     Mutation(
         "nce-prototypes-averaged", "dacs_ext/al/nce.py",

@@ -24,16 +24,22 @@ def test_scores_follow_the_formula(gen):
     with torch.no_grad():
         head.prototypes.copy_(torch.randn(6, 5, generator=gen, dtype=torch.float64))
         head.radius.copy_(torch.randn(6, generator=gen, dtype=torch.float64))
+        head.embedding.weight.copy_(torch.randn(5, 5, generator=gen, dtype=torch.float64))
     features = torch.randn(7, 5, generator=gen, dtype=torch.float64)
     got = head(features).detach()
     assert got.shape == (7, 3)
-    prototypes, radius = head.prototypes.detach(), head.radius.detach()
+    prototypes, radius, w = head.prototypes.detach(), head.radius.detach(), head.embedding.weight.detach()
+
+    def unit_sigmoid(v):
+        s = torch.tensor([1 / (1 + math.exp(-float(t))) for t in v], dtype=torch.float64)
+        return s / math.sqrt(float((s * s).sum()))
+
     for i in range(7):
-        f = features[i] / features[i].norm()
+        f = unit_sigmoid([float((w[j] * features[i]).sum()) for j in range(5)])
         for c in range(3):
             best = 0.0
             for k in range(2):  # prototypes of class c are rows c * 2 + k
-                p = prototypes[c * 2 + k] / prototypes[c * 2 + k].norm()
+                p = unit_sigmoid(prototypes[c * 2 + k])
                 sigma = 1 / (1 + math.exp(-float(radius[c * 2 + k])))
                 best = max(best, math.exp(-float(((f - p) ** 2).sum()) / (2 * sigma**2)))
             assert float(got[i, c]) == pytest.approx(best, rel=1e-9, abs=1e-12)
@@ -55,6 +61,19 @@ def test_uncertainty_scores_by_hand():
     assert nce_uncertainty(s, "confusion").tolist() == pytest.approx([0.75, 0.2])
     with pytest.raises(ValueError, match="kind must be one of"):
         nce_uncertainty(s, "margin")
+
+
+def test_vanishing_features_keep_a_bounded_gradient(gen):
+    # ReLU features of a row can all reach zero; their direction is then undefined and
+    # normalising them directly has a gradient of 1/|f|. The sigmoid embedding keeps the
+    # row away from zero, so the scores' gradient stays of the order of the weights'.
+    head = NCEClassifier(8, 3).double()
+    for scale in (1e-9, 0.0):
+        features = (scale * torch.randn(4, 8, generator=gen, dtype=torch.float64)).requires_grad_()
+        scores = head(features)
+        head.loss(scores, torch.tensor([0, 1, 2, 0])).backward()
+        assert torch.isfinite(scores).all() and torch.isfinite(features.grad).all()
+        assert float(features.grad.abs().max()) < 10.0, (scale, features.grad.abs().max())
 
 
 def test_the_prototype_classifier_learns_as_well_as_softmax(gen):
