@@ -17,8 +17,8 @@ import sys
 
 from dacs_ext.al import SETTINGS, STRATEGIES
 
-from .layout import PLOT, TABLE
-from .report import report
+from .layout import TABLE
+from .report import plot_path, report
 from .runner import RunError, run
 
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
             )
         print(report(args.out))
-        print(f"table: {os.path.join(args.out, TABLE)}\nplot:  {os.path.join(args.out, PLOT)}")
+        print(f"table: {os.path.join(args.out, TABLE)}\nplot:  {plot_path(args.out)}")
     except (RunError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ DACS cycle, why DACS picked what it picked (density quality, groups, quotas).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -115,13 +116,13 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     if type(strategy) is not DACSStrategy:
         raise RunError(f"--replay is for the methods that are DACS alone (dacs, dacs-shared), got {method!r}")
     seed = config["seed"] + trial
-    pool_x, pool_y, test_x, test_y = spec.load(config["data_dir"], preset)
+    pool_x, pool_y, test_x, test_y, model_inputs = spec.load(config["data_dir"], preset)
     count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
     model, _ = retrain(
-        spec.make_model, pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
+        functools.partial(spec.make_model, preset, **model_inputs), pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
         warm_start=config["protocol"]["loop"]["warm_start"], strategy=strategy,
     )
-    accuracy = evaluate(model, test_x, test_y)
+    accuracy = evaluate(model, test_x, test_y)["accuracy"]
     z = embed(model, pool_x, ("aux_features",))["aux_features"]
     labeled = torch.zeros(len(z), dtype=torch.bool)
     labeled[order[:count]] = True

@@ -3,7 +3,8 @@
     config.json                      what was run (checked again on --resume)
     <method>/trial-<k>/cycles.jsonl  one JSON line per cycle, with the pool indices it acquired
     <method>/trial-<k>/checkpoint.pt what --resume needs (never committed: cycles.jsonl has the results)
-    results.md, accuracy.png         the table and the plot (``report``)
+    results.md, <metric>.png         the tables and the plot of the task's first metric
+                                     (accuracy.png, mse.png; ``report``)
     analysis.md                      ``python -m experiments.analysis``
 
 The two per-trial files are what ``dacs_ext.al.run_trial`` writes into its
@@ -18,10 +19,9 @@ from dacs_ext.al.loop import CHECKPOINT, CYCLES
 
 CONFIG = "config.json"
 TABLE = "results.md"
-PLOT = "accuracy.png"
 ANALYSIS = "analysis.md"
 
-__all__ = ["CONFIG", "TABLE", "PLOT", "ANALYSIS", "CHECKPOINT", "CYCLES", "trial_directory", "cycles_path"]
+__all__ = ["CONFIG", "TABLE", "plot_name", "ANALYSIS", "CHECKPOINT", "CYCLES", "trial_directory", "cycles_path"]
 
 
 def trial_directory(out: str, method: str, trial: int) -> str:
@@ -30,3 +30,8 @@ def trial_directory(out: str, method: str, trial: int) -> str:
 
 def cycles_path(out: str, method: str, trial: int) -> str:
     return os.path.join(trial_directory(out, method, trial), CYCLES)
+
+
+def plot_name(metric: str) -> str:
+    """The plot's file name: the metric it shows (accuracy.png, mse.png)."""
+    return f"{metric}.png"

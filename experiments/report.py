@@ -1,5 +1,6 @@
-"""``python -m experiments report DIR``: the paper-style table (mean and
-standard deviation over trials per labeled proportion) and the accuracy plot."""
+"""``python -m experiments report DIR``: the paper-style tables (mean and
+standard deviation over trials per labeled proportion, one per metric the
+task records) and the plot of its first metric."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import statistics
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
 
 from dacs_ext.al import STRATEGIES
+from dacs_ext.al.metrics import LOWER_IS_BETTER, METRICS
 
-from .layout import CONFIG, PLOT, TABLE, cycles_path
+from .layout import CONFIG, TABLE, cycles_path, plot_name
 from .runner import RunError
 
 
@@ -44,29 +46,49 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(runs: dict[str, list[list[dict]]]) -> dict[str, list[dict]]:
-    """Per method, per cycle: labeled count, proportion, accuracy mean/std (in
-    %) over the trials that reached that cycle, and how many did."""
+# How each metric a run records is shown: its description, the factor applied
+# and the digits kept. The first metric of a task kind is the one plotted.
+SHOWN = {
+    "accuracy": ("Top-1 test accuracy (%)", 100.0, 1),
+    "mse": ("Test mean squared error (lower is better)", 1.0, 3),
+    "ci": ("Test concordance index", 1.0, 3),
+}
+
+
+def metrics_of(runs: dict[str, list[list[dict]]]) -> tuple[str, ...]:
+    """The metrics the run's records hold: those of one task kind
+    (``dacs_ext.al.metrics.METRICS``), read from the records themselves."""
+    first = next((t[0] for trials in runs.values() for t in trials if t), {})
+    for names in METRICS.values():
+        if all(name in first for name in names):
+            return names
+    raise RunError(f"the records hold none of the known metrics ({', '.join(m for names in METRICS.values() for m in names)})")
+
+
+def summarize(runs: dict[str, list[list[dict]]], metric: str = "accuracy") -> dict[str, list[dict]]:
+    """Per method, per cycle: labeled count, proportion, mean/std of ``metric``
+    (scaled as ``SHOWN`` says, accuracy in %) over the trials that reached that
+    cycle, and how many did."""
+    scale = SHOWN[metric][1]
     table = {}
     for method, trials in runs.items():
         rows = []
         for cycle in range(max((len(t) for t in trials), default=0)):
             reached = [t[cycle] for t in trials if len(t) > cycle]
-            mean, std = _mean_std([100 * r["accuracy"] for r in reached])
+            mean, std = _mean_std([scale * r[metric] for r in reached])
             rows.append(dict(labeled=reached[0]["labeled"], proportion=reached[0]["proportion"], mean=mean, std=std, trials=len(reached)))
         table[method] = rows
     return table
 
 
-def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
-    table = summarize(runs)
+def metric_table(config: dict, runs: dict[str, list[list[dict]]], metric: str) -> list[str]:
+    table = summarize(runs, metric)
+    title, _, digits = SHOWN[metric]
+    pick = min if metric in LOWER_IS_BETTER else max
     labeled = sorted({row["labeled"]: row["proportion"] for rows in table.values() for row in rows}.items())
-    best = {}
-    for count, _ in labeled:
-        means = [row["mean"] for rows in table.values() for row in rows if row["labeled"] == count]
-        best[count] = max(means)
+    best = {count: pick(row["mean"] for rows in table.values() for row in rows if row["labeled"] == count) for count, _ in labeled}
     lines = [
-        f"Top-1 test accuracy (%), mean ± standard deviation over trials; task {config['task']}, "
+        f"{title}, mean ± standard deviation over trials; task {config['task']}, "
         f"preset {config['preset']}, {config['trials']} trial(s), seed {config['seed']}. Best mean in bold.",
         "",
         "| Method | " + " | ".join(f"{100 * p:.2f}% ({c})" for c, p in labeled) + " |",
@@ -80,13 +102,21 @@ def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
             if row is None:
                 cells.append("")
                 continue
-            text = f"{row['mean']:.1f} ± {row['std']:.1f}"
+            text = f"{row['mean']:.{digits}f} ± {row['std']:.{digits}f}"
             if len(table) > 1 and row["mean"] == best[count]:
                 text = f"**{text}**"
             if row["trials"] < config["trials"]:
                 text += f" (n={row['trials']})"
             cells.append(text)
         lines.append(f"| {label(config, method)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
+    lines = []
+    for metric in metrics_of(runs):
+        lines += metric_table(config, runs, metric) + [""]
+    lines = lines[:-1]
     lines += ["", "Seconds per method, summed over trials and cycles (the share of the wall time spent in selection in brackets):", ""]
     lines += ["| Method | wall | training | embedding | selection |", "|---|---|---|---|---|"]
     for method, trials in runs.items():
@@ -110,7 +140,8 @@ def plot(config: dict, runs: dict[str, list[list[dict]]], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for method, rows in summarize(runs).items():
+    metric = metrics_of(runs)[0]
+    for method, rows in summarize(runs, metric).items():
         if not rows:
             continue
         x = [100 * r["proportion"] for r in rows]
@@ -118,7 +149,7 @@ def plot(config: dict, runs: dict[str, list[list[dict]]], path: str) -> None:
         ax.plot(x, mean, marker="o", label=label(config, method))
         ax.fill_between(x, [m - r["std"] for m, r in zip(mean, rows)], [m + r["std"] for m, r in zip(mean, rows)], alpha=0.2)
     ax.set_xlabel("labeled proportion of the pool (%)")
-    ax.set_ylabel("top-1 test accuracy (%)")
+    ax.set_ylabel(SHOWN[metric][0])
     ax.set_title(f"{config['task']}, preset {config['preset']}, {config['trials']} trial(s): mean ± std")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -129,12 +160,18 @@ def plot(config: dict, runs: dict[str, list[list[dict]]], path: str) -> None:
     atomic_write_bytes(path, png.getvalue())
 
 
+def plot_path(out: str) -> str:
+    """Where ``report`` puts the run's plot."""
+    _, runs = collect(out)
+    return os.path.join(out, plot_name(metrics_of(runs)[0]))
+
+
 def report(out: str) -> str:
-    """Writes ``results.md`` and ``accuracy.png`` into ``out``; returns the table."""
+    """Writes ``results.md`` and the plot (``layout.plot_name``) into ``out``; returns the tables."""
     config, runs = collect(out)
     if not any(runs.values()):
         raise RunError(f"{out}: no cycle has finished yet")
     text = markdown(config, runs)
     atomic_write_bytes(os.path.join(out, TABLE), text.encode())
-    plot(config, runs, os.path.join(out, PLOT))
+    plot(config, runs, plot_path(out))
     return text

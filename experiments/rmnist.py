@@ -62,7 +62,7 @@ def mlp(in_features: int = 28 * 28, widths: tuple[int, ...] = WIDTHS) -> MLP:
     return MLP(in_features, widths)
 
 
-def make_model() -> AuxModel:
+def make_model(preset: Preset | None = None) -> AuxModel:
     return AuxModel(mlp(), WIDTHS[-1], CLASSES)
 
 
@@ -70,19 +70,21 @@ def load(data_dir: str, preset: Preset):
     """Pool (Repeated-MNIST training set) and test set as flat float32 images.
 
     Returns:
-        pool_x float32 [3 * N, 784], pool_y int64 [3 * N], test_x float32 [T, 784], test_y int64 [T].
+        pool_x float32 [3 * N, 784], pool_y int64 [3 * N], test_x float32 [T, 784],
+        test_y int64 [T], and the model's inputs (none).
     """
     data = load_mnist(data_dir)
     if preset.train_limit is not None:
         data.train_images, data.train_labels = data.train_images[: preset.train_limit], data.train_labels[: preset.train_limit]
     if preset.test_limit is not None:
         data.test_images, data.test_labels = data.test_images[: preset.test_limit], data.test_labels[: preset.test_limit]
-    return repeated_mnist(data, generator=torch.Generator().manual_seed(DATA_SEED))
+    return (*repeated_mnist(data, generator=torch.Generator().manual_seed(DATA_SEED)), {})
 
 
 TASK = Task(
     name="rmnist",
     title="Repeated-MNIST",
+    kind="classification",
     presets=PRESETS,
     default_data_dir=DEFAULT_DIR,
     load=load,

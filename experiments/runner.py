@@ -4,6 +4,7 @@ into a run directory laid out as ``experiments.layout`` says."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -11,7 +12,7 @@ import platform
 import torch
 
 import dacs_ext
-from dacs_ext.al import SETTINGS, STRATEGIES, make_strategy, run_trial
+from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig, make_strategy, run_trial
 from dacs_ext.al.files import atomic_write_json
 
 from .layout import CONFIG, trial_directory
@@ -48,6 +49,9 @@ def build_config(
     unknown = [m for m in methods if m not in STRATEGIES]
     if unknown or not methods:
         raise RunError(f"--methods must be a comma-separated list of {', '.join(STRATEGIES)}, got {','.join(methods)!r}")
+    refused = [m for m in methods if spec.kind not in STRATEGIES[m].strategy.kinds]
+    if refused:
+        raise RunError(f"--methods: {', '.join(refused)} work on classification tasks only; task {task} is {spec.kind}")
     if len(set(methods)) != len(methods):
         raise RunError(f"--methods lists a method twice: {','.join(methods)}")
     if not isinstance(trials, int) or trials < 1:
@@ -95,6 +99,11 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
         # Settings objects that a later version added were used by no method of
         # the stored run: they hold their defaults there.
         stored["settings"] = {name: SETTINGS[name]().to_dict() for name in SETTINGS} | stored.get("settings", {})
+        # Likewise training fields a later version added (e.g. the optimizer) held
+        # their defaults.
+        if "train" in stored.get("protocol", {}):
+            defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+            stored["protocol"]["train"] = defaults | stored["protocol"]["train"]
         differ = sorted(k for k in config if stored.get(k) != config[k])
         if differ == ["methods"] and set(stored["methods"]) <= set(config["methods"]):
             # Adding methods to a finished comparison: every method-trial is
@@ -125,11 +134,13 @@ def run(
     spec = all_tasks()[task]
     chosen = spec.presets[preset]
     loop = dataclasses.replace(chosen.loop, warm_start=warm_start)
-    pool_x, pool_y, test_x, test_y = (t.to(dev) for t in spec.load(config["data_dir"], chosen))
+    *tensors, model_inputs = spec.load(config["data_dir"], chosen)
+    pool_x, pool_y, test_x, test_y = (t.to(dev) for t in tensors)
+    make_model = functools.partial(spec.make_model, chosen, **model_inputs)
     for trial in range(trials):
         for method in methods:
             run_trial(
-                make_strategy(method, settings_of(config)), spec.make_model, pool_x, pool_y, test_x, test_y, loop, chosen.train,
+                make_strategy(method, settings_of(config)), make_model, pool_x, pool_y, test_x, test_y, loop, chosen.train,
                 seed=seed + trial, directory=trial_directory(out, method, trial), progress=progress,
                 description=f"{method} trial {trial + 1}/{trials}",
             )

@@ -26,18 +26,22 @@ class Preset:
 
 @dataclass(frozen=True)
 class Task:
-    """``load(data_dir, preset)`` gives (pool_x, pool_y, test_x, test_y);
-    ``make_model()`` a freshly initialised model."""
+    """``load(data_dir, preset)`` gives (pool_x, pool_y, test_x, test_y,
+    model_inputs); ``make_model(preset, **model_inputs)`` a freshly initialised
+    model of the task's ``kind`` (``dacs_ext.al.model.KINDS``). ``model_inputs``
+    holds what the model needs from the data besides the rows (Davis: every
+    drug's and protein's encoded sequence)."""
 
     name: str
     title: str
+    kind: str
     presets: dict[str, Preset]
     default_data_dir: str
     load: Callable
-    make_model: Callable[[], AuxModel]
+    make_model: Callable[..., AuxModel]
 
 
 def all_tasks() -> dict[str, Task]:
-    from . import rmnist
+    from . import davis, rmnist
 
-    return {task.name: task for task in (rmnist.TASK,)}
+    return {task.name: task for task in (rmnist.TASK, davis.TASK)}

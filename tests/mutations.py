@@ -32,6 +32,7 @@ AL = "tests/test_al.py"
 LEARNLOSS = "tests/test_learnloss.py"
 NCE = "tests/test_nce.py"
 CDAL = "tests/test_cdal.py"
+DAVIS = "tests/test_davis.py"
 
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
@@ -194,7 +195,7 @@ MUTATIONS = (
     ),
     Mutation(
         "runner-ignores-settings", "experiments/runner.py",
-        "make_strategy(method, settings_of(config)), spec.make_model,", "make_strategy(method), spec.make_model,",
+        "make_strategy(method, settings_of(config)), make_model,", "make_strategy(method), make_model,",
         (EXPERIMENTS,), "settings given on the command line are recorded but never reach the strategy",
     ),
     Mutation(
@@ -316,5 +317,46 @@ MUTATIONS = (
         "finished-trial-rerun", "dacs_ext/al/loop.py",
         "            return done\n", "            pass\n",
         (LOOP,), "adding a method to a committed run (no checkpoints) reruns every finished trial",
+    ),
+    # Issue 10.
+    Mutation(
+        "pickle-admits-any-global", "experiments/safe_pickle.py",
+        "            return self.allowed[(module, name)]", "            return super().find_class(module, name)",
+        (DAVIS,), "the restricted unpickler builds whatever a pickle names, a command included",
+    ),
+    Mutation(
+        "davis-pairs-column-major", "experiments/davis.py",
+        "rows, cols = measured.nonzero(as_tuple=True)", "cols, rows = measured.T.nonzero(as_tuple=True)",
+        (DAVIS,), "the measured pairs are numbered column by column, so every fold index names another pair",
+    ),
+    Mutation(
+        "davis-pkd-sign", "experiments/davis.py",
+        "values = -torch.log10(values / 1e9)", "values = torch.log10(values / 1e9)",
+        (DAVIS,), "pKd with the wrong sign",
+    ),
+    Mutation(
+        "ci-ties-count-one", "dacs_ext/al/metrics.py",
+        "0.5 * (above & (dp == 0)).sum()", "(above & (dp == 0)).sum()",
+        (DAVIS,), "a tied prediction counts as concordant",
+    ),
+    Mutation(
+        "deepdta-dedupe-misaligned", "experiments/davis.py",
+        "return branch(table[distinct])[inverse]", "return branch(table[distinct])[inverse.flip(0)]",
+        (DAVIS,), "each pair gets another pair's encoded sequence",
+    ),
+    Mutation(
+        "strategy-kind-unchecked", "dacs_ext/al/strategies.py",
+        "        if kind not in self.kinds:", "        if False:",
+        (DAVIS,), "a classification-only strategy is let loose on a regression task",
+    ),
+    Mutation(
+        "dropout-unseeded", "dacs_ext/al/loop.py",
+        "        torch.manual_seed(derived_seed(seed, _TRAIN, cycle))\n", "",
+        (DAVIS,), "dropout draws from wherever the global generator is, so a resumed run trains differently",
+    ),
+    Mutation(
+        "bf16-ignored", "dacs_ext/al/training.py",
+        "dtype=torch.bfloat16, enabled=config.bf16", "dtype=torch.bfloat16, enabled=False",
+        (DAVIS,), "TrainConfig(bf16=True) trains in float32",
     ),
 )

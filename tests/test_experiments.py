@@ -233,21 +233,25 @@ def test_smoke_runs_every_method(tmp_path, data_dir):
     table = (out / "results.md").read_text()
     for method in STRATEGIES:
         rows = records_of(str(out), method, 0)
-        # NCE-Net's prototypes start slower than a softmax layer in the smoke
-        # preset's few steps (0.51 at 60 labels when written; with the cpu
-        # preset's 40 epochs it matched softmax at 500 labels: 0.780 vs 0.777).
-        floor = 0.3 if method.startswith("nce") else 0.5
-        assert [r["labeled"] for r in rows] == [20, 40, 60] and rows[-1]["accuracy"] > floor, (method, rows[-1]["accuracy"])
+        assert [r["labeled"] for r in rows] == [20, 40, 60], method
+        # NCE-Net's head (a sigmoid embedding and sigmoid prototypes, as its public
+        # code builds them) starts with every class nearly parallel and needs more
+        # than the smoke preset's 20 steps to separate them (chance here; 0.3-0.6
+        # after the cpu preset's 160 steps on 500 labels, 0.78 after the paper's
+        # 200 epochs); tests/test_nce.py checks that it learns.
+        if not method.startswith("nce"):
+            assert rows[-1]["accuracy"] > 0.5, (method, rows[-1]["accuracy"])
     assert "| LearnLoss (margin=0.5) |" in table and "| LearnLoss + DACS (learnloss.margin=0.5) |" in table
 
 
 def test_resume_of_a_run_from_before_a_settings_object_existed(tmp_path, data_dir):
-    # A run whose config.json lacks settings (or some settings object) used the
-    # defaults: it resumes, and may add methods.
+    # A run whose config.json lacks settings (or some settings object, or a
+    # training field) used the defaults: it resumes, and may add methods.
     out = tmp_path / "run"
     assert main(smoke(out, data_dir, "--methods", "random", trials=1)) == 0
     config = json.loads((out / "config.json").read_text())
     del config["settings"]
+    del config["protocol"]["train"]["optimizer"]  # nor the optimizer, a later field
     (out / "config.json").write_text(json.dumps(config))
     assert main(smoke(out, data_dir, "--methods", "random,learnloss", "--resume", trials=1)) == 0
     assert json.loads((out / "config.json").read_text())["settings"]["learnloss"]["margin"] == 1.0

@@ -21,9 +21,9 @@ def test_training_learns_and_embed_gives_every_output(gen):
     x, y = blobs(600, gen=gen)
     test_x, test_y = blobs(300, gen=gen)
     model = seeded_model()
-    assert evaluate(model, test_x, test_y) < 0.6
+    assert evaluate(model, test_x, test_y)["accuracy"] < 0.6
     train_model(model, x, y, TrainConfig(epochs=15, lr_drop_epoch=10, aux_stop_epoch=8, batch_size=32), torch.Generator().manual_seed(0))
-    assert evaluate(model, test_x, test_y) > 0.9
+    assert evaluate(model, test_x, test_y)["accuracy"] > 0.9
     out = embed(model, test_x, ("features", "aux_features", "logits", "aux_logits"), batch_size=64)
     assert out["features"].shape == (300, 16) and out["aux_features"].shape == (300, 8) and out["logits"].shape == (300, 4)
     assert torch.allclose(out["aux_features"].norm(dim=1), torch.ones(300, dtype=torch.float32), atol=1e-5)

@@ -20,7 +20,7 @@ from .training import TrainConfig, embed, evaluate, train_model
 CHECKPOINT, CYCLES = "checkpoint.pt", "cycles.jsonl"
 CHECKPOINT_FORMAT = 1
 # Independent random streams of a trial, each keyed by (seed, stream, cycle).
-_INITIAL, _MODEL, _SHUFFLE, _ACQUIRE = range(4)
+_INITIAL, _MODEL, _SHUFFLE, _ACQUIRE, _TRAIN = range(5)
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,7 @@ def train_cycle(
         torch.manual_seed(derived_seed(seed, _MODEL, cycle))
         model = make_model()
         if strategy is not None:
+            strategy.check_kind(model.kind)
             classifier = strategy.classifier(model.feature_dim, model.num_classes)
             if classifier is not None:
                 model.set_classifier(classifier)
@@ -114,7 +115,11 @@ def train_cycle(
         model = model.to(x.device)
     if model_state is not None:
         model.load_state_dict(model_state)
-    loss = train_model(model, x, y, train, _generator(seed, _SHUFFLE, cycle), progress=progress, description=f"cycle {cycle}")
+    # Dropout draws from the global generators: seeded per cycle, so that a
+    # resumed run trains exactly as an uninterrupted one.
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(derived_seed(seed, _TRAIN, cycle))
+        loss = train_model(model, x, y, train, _generator(seed, _SHUFFLE, cycle), progress=progress, description=f"cycle {cycle}")
     return model, loss
 
 
@@ -174,8 +179,9 @@ def run_trial(
         make_model: builds a freshly initialised model (called under a seed
             derived from ``seed`` and the cycle, so every method of a trial
             trains from the same initialisation(s)).
-        pool_x: [N, ...] pool inputs; pool_y: int64 [N] labels, revealed as acquired.
-        test_x: [T, ...] test inputs; test_y: int64 [T].
+        pool_x: [N, ...] pool inputs; pool_y: [N] labels (int64) or regression
+            targets (float), revealed as acquired.
+        test_x: [T, ...] test inputs; test_y: [T], as pool_y.
         seed: the trial's seed; the initial labeled set, the initialisations,
             the batch order and the strategy's randomness all derive from it.
         directory: where ``checkpoint.pt`` and ``cycles.jsonl`` go after every
@@ -185,7 +191,8 @@ def run_trial(
 
     Returns:
         one record per measurement: ``cycle``, ``labeled`` (count trained on),
-        ``proportion`` (of the pool), ``accuracy`` (0-1 on the test set),
+        ``proportion`` (of the pool), the test metrics of the model's kind
+        (``accuracy``, 0-1, for classification; ``mse`` and ``ci`` for regression),
         ``train_seconds``, ``embed_seconds``, ``select_seconds`` (of the
         acquisition after this training; 0 for the last), ``wall_seconds``,
         ``final_loss``, ``acquired`` (the pool indices this cycle's acquisition
@@ -227,7 +234,7 @@ def run_trial(
             model_state=model_state if loop.warm_start else None, strategy=strategy, progress=progress,
         )
         train_seconds = time.perf_counter() - start
-        accuracy = evaluate(model, test_x, test_y)
+        metrics = evaluate(model, test_x, test_y)
 
         embed_seconds = select_seconds = 0.0
         notes, acquired = {}, []
@@ -245,7 +252,7 @@ def run_trial(
             notes, acquired = pool.notes, picked.tolist()
         records.append(
             dict(
-                cycle=cycle, labeled=count, proportion=count / n, accuracy=accuracy,
+                cycle=cycle, labeled=count, proportion=count / n, **metrics,
                 train_seconds=train_seconds, embed_seconds=embed_seconds, select_seconds=select_seconds,
                 wall_seconds=time.perf_counter() - start, final_loss=final_loss,
                 **({"initial": order[:count].tolist()} if cycle == 0 else {}), acquired=acquired,
@@ -257,7 +264,7 @@ def run_trial(
             atomic_save(dict(format=CHECKPOINT_FORMAT, records=records, labeled=order, model_state=model_state), path)
             atomic_write_jsonl(records, os.path.join(directory, CYCLES))
         bar.update(1)
-        bar.set_postfix(labeled=records[-1]["labeled"], accuracy=f"{accuracy:.3f}")
+        bar.set_postfix(labeled=records[-1]["labeled"], **{name: f"{value:.3f}" for name, value in metrics.items()})
         if on_cycle is not None:
             on_cycle(records[-1])
     bar.close()

@@ -27,8 +27,8 @@ class Tapped(NamedTuple):
 class ModelOutput(NamedTuple):
     """What one forward pass gives, B rows of input:
 
-    logits [B, C] of the main classifier, aux_logits [B, C] of the auxiliary
-    head, features [B, F] (the backbone's penultimate features, what Core-set
+    logits [B, C] of the main classifier (a regression model: its predictions
+    [B]), aux_logits [B, C] of the auxiliary head (regression: [B, 1]), features [B, F] (the backbone's penultimate features, what Core-set
     uses), aux_features [B, dim] (unit rows, what DACS uses), taps (the
     backbone's intermediate features, see ``Tapped``) and extras (the outputs
     of the heads strategies added, by name, e.g. ``predicted_loss`` [B])."""
@@ -59,6 +59,25 @@ class LinearClassifier(nn.Linear):
         return F.cross_entropy(logits, y, reduction=reduction)
 
 
+class LinearRegressor(nn.Linear):
+    """The main head of a regression task: features [B, F] -> predictions [B]
+    (in ``ModelOutput.logits``), trained with the squared error, so LearnLoss
+    predicts each sample's squared error."""
+
+    def __init__(self, in_features: int) -> None:
+        super().__init__(in_features, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return super().forward(features).squeeze(1)
+
+    def loss(self, predictions: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.mse_loss(predictions, y, reduction=reduction)
+
+
+KINDS = ("classification", "regression")
+"""What a task predicts: a class out of C (int64 labels), or one real number (float targets)."""
+
+
 class Head(nn.Module):
     """A module a strategy adds to the model: it reads the backbone's output and
     gives the named output ``output`` (e.g. ``predicted_loss``), and adds a term
@@ -77,7 +96,7 @@ class Head(nn.Module):
 
 class AuxModel(nn.Module):
     """``backbone`` (input -> [B, feature_dim] or ``Tapped``) followed by a linear
-    classifier and a ``NormalizedHead`` of width ``aux_dim`` on the same
+    main head and a ``NormalizedHead`` of width ``aux_dim`` on the same
     features, and any heads added with ``add_head``.
 
     Args:
@@ -85,16 +104,24 @@ class AuxModel(nn.Module):
             ``Tapped(features, taps)``; a backbone with taps says their widths in
             a ``tap_channels`` attribute.
         feature_dim: width F of the backbone's features.
-        num_classes: C.
+        num_classes: C for classification; 1 for regression.
         aux_dim: width of the normalised auxiliary features (16 in the paper).
+        kind: ``"classification"`` (``LinearClassifier``, logits [B, C];
+            auxiliary cosine classifier, cross-entropy) or ``"regression"``
+            (``LinearRegressor``, predictions [B]; auxiliary linear regressor on
+            the unit features, squared error).
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, aux_dim: int = 16) -> None:
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, aux_dim: int = 16, *, kind: str = "classification") -> None:
         super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind == "regression" and num_classes != 1:
+            raise ValueError(f"a regression model predicts one number: num_classes must be 1, got {num_classes!r}")
         self.backbone = backbone
-        self.feature_dim, self.num_classes = feature_dim, num_classes
-        self.classifier = LinearClassifier(feature_dim, num_classes)
-        self.aux = NormalizedHead(feature_dim, num_classes, dim=aux_dim)
+        self.kind, self.feature_dim, self.num_classes = kind, feature_dim, num_classes
+        self.classifier = LinearClassifier(feature_dim, num_classes) if kind == "classification" else LinearRegressor(feature_dim)
+        self.aux = NormalizedHead(feature_dim, num_classes, dim=aux_dim, task=kind)
         self.heads = nn.ModuleDict()
         self.tap_channels = tuple(getattr(backbone, "tap_channels", (feature_dim,)))
 
@@ -113,6 +140,12 @@ class AuxModel(nn.Module):
         """The names ``embed`` can compute: the fields of ``ModelOutput`` with
         tensors, and the heads' outputs."""
         return ("logits", "aux_logits", "features", "aux_features", *self.heads)
+
+    def aux_loss(self, aux_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The auxiliary head's training loss (L_aux of Eq. 5)."""
+        if self.kind == "classification":
+            return F.cross_entropy(aux_logits, y)
+        return F.mse_loss(aux_logits.squeeze(1), y)
 
     def forward(self, x: torch.Tensor, *, epoch: int = 0, stop_gradient_epoch: float = float("inf")) -> ModelOutput:
         """From ``stop_gradient_epoch`` on the auxiliary loss no longer reaches

@@ -113,6 +113,7 @@ class NCENet(Strategy):
 
     name = "nce"
     requires = ("logits",)
+    kinds = ("classification",)
     settings_names = ("nce",)
 
     def __init__(self, nce: NCESettings | None = None, **changes) -> None:
@@ -134,6 +135,7 @@ class NCENetDACS(DACSStrategy):
 
     name = "nce-dacs"
     requires = ("aux_features", "logits")
+    kinds = ("classification",)
     settings_names = ("dacs", "nce")
 
     def __init__(self, dacs: DACSSettings | None = None, nce: NCESettings | None = None) -> None:

@@ -20,7 +20,7 @@ from torch import nn
 from ..cdal import cdal_kcenter
 from ..kcenter import kcenter_greedy
 from ..selection import DACS, DACSSettings, expand_and_squeeze
-from .model import Head
+from .model import KINDS, Head
 
 
 @dataclass
@@ -64,6 +64,13 @@ class Strategy:
     name = "strategy"
     requires: tuple[str, ...] = ()
     settings_names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = KINDS
+    """The kinds of task (``model.KINDS``) the strategy can serve."""
+
+    def check_kind(self, kind: str) -> None:
+        """Raises ValueError if the strategy cannot serve a task of ``kind``."""
+        if kind not in self.kinds:
+            raise ValueError(f"{self.name} works on {' or '.join(self.kinds)} tasks only, not on a {kind} task")
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         raise NotImplementedError
@@ -146,6 +153,7 @@ class CDAL(Strategy):
 
     name = "cdal"
     requires = ("logits",)
+    kinds = ("classification",)
 
     def select(self, pool: PoolState, budget: int) -> torch.Tensor:
         log_probs = torch.log_softmax(pool["logits"].float(), dim=1)

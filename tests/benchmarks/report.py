@@ -7,10 +7,25 @@ import json
 import sys
 
 
+def variants(benchmarks: list[dict]) -> None:
+    """The table of benchmarks that compare variants of one job (a ``variant``
+    parameter, e.g. test_davis_speed.py): each against the group's first."""
+    print("| case | variant | median | against the first |")
+    print("|---|---|---|---|")
+    first = {}
+    for bench in benchmarks:
+        median = bench["stats"]["median"]
+        base = first.setdefault(bench["group"], median)
+        print(f"| {bench['group']} | {bench['params']['variant']} | {median * 1e3:.1f} ms | {base / median:.2f}x |")
+
+
 def main(path: str) -> None:
     data = json.load(open(path))
     rows = {}
+    compared = [b for b in data["benchmarks"] if "variant" in b["params"]]
     for bench in data["benchmarks"]:
+        if bench in compared:
+            continue
         impl = bench["params"]["implementation"]
         rows.setdefault(bench["params"]["case"], {})[impl] = bench
     machine = data["machine_info"]
@@ -22,6 +37,10 @@ def main(path: str) -> None:
         f"{run['threads']} threads, torch {run['torch']}, "
         f"Python {machine['python_version']}, {data['datetime'][:10]}.\n"
     )
+    if compared:
+        variants(compared)
+    if not rows:
+        return
     print("| case | extension median | reference median | speed-up | extension peak extra memory | reference peak extra memory |")
     print("|---|---|---|---|---|---|")
     for case, impls in rows.items():
