@@ -98,12 +98,12 @@ def _read_json(directory: str, name: str):
 
 
 def _string_table(directory: str, name: str, what: str) -> tuple[list[str], list[str]]:
-    table = _read_json(directory, name)
+    table, path = _read_json(directory, name), os.path.join(directory, name)
     if not isinstance(table, dict) or not table:
-        raise DataError(f"{os.path.join(directory, name)}: expected a non-empty JSON object of id -> {what}")
+        raise DataError(f"{path}: expected a non-empty JSON object of id -> {what}")
     for key, value in table.items():
         if not isinstance(value, str) or not value:
-            raise DataError(f"{os.path.join(directory, name)}: the {what} of {key!r} is not a non-empty string")
+            raise DataError(f"{path}: the {what} of {key!r} is not a non-empty string")
     return list(table), list(table.values())
 
 
@@ -158,10 +158,9 @@ def load_davis(directory: str, affinity: str = "pkd") -> DavisData:
         if (values <= 0).any():
             raise DataError(f"{y_path}: Kd must be > 0 for affinity='pkd' (found {float(values.min())})")
         values = -torch.log10(values / 1e9)
-    train_path = os.path.join(directory, "folds", "train_fold_setting1.txt")
-    test_path = os.path.join(directory, "folds", "test_fold_setting1.txt")
-    train = _read_json(os.path.dirname(train_path), os.path.basename(train_path))
-    test = _read_json(os.path.dirname(test_path), os.path.basename(test_path))
+    train_name, test_name = os.path.join("folds", "train_fold_setting1.txt"), os.path.join("folds", "test_fold_setting1.txt")
+    train_path, test_path = os.path.join(directory, train_name), os.path.join(directory, test_name)
+    train, test = _read_json(directory, train_name), _read_json(directory, test_name)
     if not isinstance(train, list) or not train:
         raise DataError(f"{train_path}: expected a JSON list of folds (lists of pair indices)")
     n = int(measured.sum())

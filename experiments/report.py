@@ -116,8 +116,7 @@ def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
     lines = []
     for metric in metrics_of(runs):
         lines += metric_table(config, runs, metric) + [""]
-    lines = lines[:-1]
-    lines += ["", "Seconds per method, summed over trials and cycles (the share of the wall time spent in selection in brackets):", ""]
+    lines += ["Seconds per method, summed over trials and cycles (the share of the wall time spent in selection in brackets):", ""]
     lines += ["| Method | wall | training | embedding | selection |", "|---|---|---|---|---|"]
     for method, trials in runs.items():
         records = [r for t in trials for r in t]
@@ -160,10 +159,13 @@ def plot(config: dict, runs: dict[str, list[list[dict]]], path: str) -> None:
     atomic_write_bytes(path, png.getvalue())
 
 
+def _plot_file(out: str, runs: dict[str, list[list[dict]]]) -> str:
+    return os.path.join(out, plot_name(metrics_of(runs)[0]))
+
+
 def plot_path(out: str) -> str:
     """Where ``report`` puts the run's plot."""
-    _, runs = collect(out)
-    return os.path.join(out, plot_name(metrics_of(runs)[0]))
+    return _plot_file(out, collect(out)[1])
 
 
 def report(out: str) -> str:
@@ -173,5 +175,5 @@ def report(out: str) -> str:
         raise RunError(f"{out}: no cycle has finished yet")
     text = markdown(config, runs)
     atomic_write_bytes(os.path.join(out, TABLE), text.encode())
-    plot(config, runs, plot_path(out))
+    plot(config, runs, _plot_file(out, runs))
     return text

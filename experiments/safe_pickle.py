@@ -13,10 +13,11 @@ import numpy as np
 # numpy array reconstruction, under the module names numpy 1.x and 2.x write;
 # Python 3 writes an array's bytes in protocol 2 as codecs.encode(str, "latin1"),
 # a pure conversion.
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]
 NUMPY_ARRAY = {
     ("_codecs", "encode"): codecs.encode,
-    ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
-    ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
 }

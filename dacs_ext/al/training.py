@@ -27,7 +27,7 @@ class TrainConfig:
     or ``"adam"`` (DeepDTA's; ``momentum`` unused); a ``lr_drop_epoch`` at or
     past ``epochs`` never drops the learning rate. ``bf16`` runs the training
     forward passes under bfloat16 autocast (the losses, the weights and every
-    embedding and evaluation stay float32): 2.1x faster per DeepDTA step on a
+    embedding and evaluation stay float32): 1.84x faster per DeepDTA step on a
     CPU with AVX-512 BF16 (tests/benchmarks/README.md)."""
 
     optimizer: str = "sgd"

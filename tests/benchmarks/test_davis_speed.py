@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from dacs_ext.al import embed
-from dacs_ext.al.training import TrainConfig
 from experiments import davis
 
 DRUGS, PROTEINS, POOL, BATCH = 68, 442, 20_037, 128
@@ -61,8 +60,7 @@ def test_davis_training_step(benchmark, variant):
     model.train()
     batch = pairs[:BATCH]
     y = torch.rand(BATCH) * 5 + 5
-    config = TrainConfig(optimizer="adam", lr=0.001)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)  # DeepDTA's
     forward = torch.compile(model) if variant == "compile" else model
     threads = torch.get_num_threads()
 
