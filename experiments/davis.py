@@ -1,4 +1,4 @@
-"""The Davis task (paper 5.4, Table 3): drug-target affinity regression with
+"""The Davis task (paper 5.3, Table 3): drug-target affinity regression with
 DeepDTA on data in DeepDTA's layout.
 
 A folder in that layout holds:
