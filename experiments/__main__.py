@@ -6,6 +6,8 @@
 
 Strategy settings: --dacs-rounds 4 --dacs-neighbours both --dacs-share-centers ...
 (one option per field of each settings object, e.g. dacs_ext.DACSSettings).
+Training: --train-momentum 0.9 --train-bf16 --train-channels-last --train-compile ...
+(one option per field of dacs_ext.al.TrainConfig; unset ones keep the preset's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dataclasses
 import os
 import sys
 
-from dacs_ext.al import SETTINGS, STRATEGIES
+from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig
 
 from .layout import TABLE
 from .report import plot_path, report
@@ -40,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         help="start every cycle from a fresh initialisation (by default each cycle keeps training the previous cycle's model, as the paper does)",
     )
     start.add_argument("--no-progress", action="store_true")
-    for name, cls in SETTINGS.items():
-        group = start.add_argument_group(f"{name} settings", f"fields of {cls.__name__}; unset ones keep the preset's (the defaults)")
+    groups = {name: (cls, f"{name} settings", f"fields of {cls.__name__}; unset ones keep the preset's (the defaults)") for name, cls in SETTINGS.items()}
+    groups[TRAINING] = (TrainConfig, "training", "fields of dacs_ext.al.TrainConfig; unset ones keep the preset's")
+    for name, (cls, title, description) in groups.items():
+        group = start.add_argument_group(title, description)
         for f in dataclasses.fields(cls):
             flag = f"--{name}-{f.name.replace('_', '-')}"
             if isinstance(f.default, bool):
@@ -55,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
+            changes = settings_changes(args)
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
                 preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=not args.fresh_init, settings=settings_changes(args), device=args.device,
+                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), device=args.device,
                 progress=not args.no_progress,
             )
         print(report(args.out))
@@ -72,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+TRAINING = "train"
+"""The prefix of the training options (``--train-epochs``)."""
+
+
 def settings_changes(args: argparse.Namespace) -> dict[str, dict]:
-    """The settings given on the command line: ``{settings name: {field: value}}``."""
+    """The settings given on the command line: ``{settings name: {field: value}}``,
+    the training's under ``TRAINING``."""
     changes = {}
     for dest, value in vars(args).items():
         if "." in dest and value is not None:

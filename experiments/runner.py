@@ -36,9 +36,17 @@ def resolve_settings(preset_settings: dict, changes: dict[str, dict] | None) -> 
         raise RunError(f"strategy settings: {error}") from None
 
 
+def resolve_training(preset_train: TrainConfig, changes: dict | None) -> TrainConfig:
+    """The preset's training with the command line's ``changes`` (``{field: value}``) applied."""
+    try:
+        return dataclasses.replace(preset_train, **(changes or {}))
+    except (TypeError, ValueError) as error:
+        raise RunError(f"training: {error}") from None
+
+
 def build_config(
     task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True,
-    settings: dict[str, dict] | None = None,
+    settings: dict[str, dict] | None = None, training: dict | None = None,
 ) -> dict:
     tasks = all_tasks()
     if task not in tasks:
@@ -58,6 +66,9 @@ def build_config(
         raise RunError(f"--trials must be >= 1, got {trials}")
     chosen = spec.presets[preset].to_dict()
     chosen["loop"]["warm_start"] = warm_start
+    chosen["train"] = resolve_training(spec.presets[preset].train, training).to_dict()
+    if data_dir is None and spec.default_data_dir is None:
+        raise RunError(f"--data-dir: task {task} has no data on this machine; pass the folder that holds it")
     resolved = resolve_settings(spec.presets[preset].settings, settings)
     return dict(
         task=task, methods=methods, trials=trials, preset=preset, seed=seed,
@@ -118,15 +129,17 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
 
 def run(
     out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
-    resume: bool = False, warm_start: bool = True, settings: dict[str, dict] | None = None, device: str = "cpu",
-    progress: bool = True,
+    resume: bool = False, warm_start: bool = True, settings: dict[str, dict] | None = None, training: dict | None = None,
+    device: str = "cpu", progress: bool = True,
 ) -> None:
     """Runs (or resumes) every method for every trial; trial k uses seed + k.
     ``warm_start=False`` starts every cycle from a fresh initialisation
     (``config.json`` records which protocol ran, under ``protocol.loop``).
     ``settings`` changes strategy settings, ``{"dacs": {"rounds": 4}}`` for
-    example; ``config.json`` records every setting under ``settings``."""
-    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings)
+    example; ``config.json`` records every setting under ``settings``.
+    ``training`` changes fields of the preset's ``TrainConfig``, ``{"momentum":
+    0.9}`` for example (recorded under ``protocol.train``)."""
+    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")
@@ -134,13 +147,14 @@ def run(
     spec = all_tasks()[task]
     chosen = spec.presets[preset]
     loop = dataclasses.replace(chosen.loop, warm_start=warm_start)
+    train = resolve_training(chosen.train, training)
     *tensors, model_inputs = spec.load(config["data_dir"], chosen)
     pool_x, pool_y, test_x, test_y = (t.to(dev) for t in tensors)
     make_model = functools.partial(spec.make_model, chosen, **model_inputs)
     for trial in range(trials):
         for method in methods:
             run_trial(
-                make_strategy(method, settings_of(config)), make_model, pool_x, pool_y, test_x, test_y, loop, chosen.train,
+                make_strategy(method, settings_of(config)), make_model, pool_x, pool_y, test_x, test_y, loop, train,
                 seed=seed + trial, directory=trial_directory(out, method, trial), progress=progress,
                 description=f"{method} trial {trial + 1}/{trials}",
             )

@@ -12,12 +12,18 @@ import numpy as np
 
 # numpy array reconstruction, under the module names numpy 1.x and 2.x write;
 # Python 3 writes an array's bytes in protocol 2 as codecs.encode(str, "latin1"),
-# a pure conversion.
+# a pure conversion, and empty bytes as bytes(); protocol 5 builds an array from
+# its bytes with _frombuffer.
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_FROMBUFFER = np.zeros(0).__reduce_ex__(5)[0]
 NUMPY_ARRAY = {
     ("_codecs", "encode"): codecs.encode,
+    ("__builtin__", "bytes"): bytes,
+    ("builtins", "bytes"): bytes,
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
 }

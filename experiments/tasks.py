@@ -30,18 +30,19 @@ class Task:
     model_inputs); ``make_model(preset, **model_inputs)`` a freshly initialised
     model of the task's ``kind`` (``dacs_ext.al.model.KINDS``). ``model_inputs``
     holds what the model needs from the data besides the rows (Davis: every
-    drug's and protein's encoded sequence)."""
+    drug's and protein's encoded sequence). ``default_data_dir`` None: the data
+    is not on this machine, the user passes it (``--data-dir``)."""
 
     name: str
     title: str
     kind: str
     presets: dict[str, Preset]
-    default_data_dir: str
+    default_data_dir: str | None
     load: Callable
     make_model: Callable[..., AuxModel]
 
 
 def all_tasks() -> dict[str, Task]:
-    from . import davis, rmnist
+    from . import cifar10, davis, rmnist
 
-    return {task.name: task for task in (rmnist.TASK, davis.TASK)}
+    return {task.name: task for task in (rmnist.TASK, davis.TASK, cifar10.TASK)}

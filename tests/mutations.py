@@ -33,6 +33,7 @@ LEARNLOSS = "tests/test_learnloss.py"
 NCE = "tests/test_nce.py"
 CDAL = "tests/test_cdal.py"
 DAVIS = "tests/test_davis.py"
+CIFAR = "tests/test_cifar10.py"
 
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
@@ -358,5 +359,52 @@ MUTATIONS = (
         "bf16-ignored", "dacs_ext/al/training.py",
         "dtype=torch.bfloat16, enabled=config.bf16", "dtype=torch.bfloat16, enabled=False",
         (DAVIS,), "TrainConfig(bf16=True) trains in float32",
+    ),
+Mutation(
+        "cifar-rows-channel-last", "experiments/cifar10.py",
+        "torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, CHANNELS, SIDE, SIDE)",
+        "torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, SIDE, SIDE, CHANNELS).permute(0, 3, 1, 2)",
+        (CIFAR,), "CIFAR rows read as pixel-major (RGB per pixel) instead of channel-major",
+    ),
+    Mutation(
+        "cifar-label-range-unchecked", "experiments/cifar10.py",
+        "bad = [v for v in labels if not 0 <= v < CLASSES]", "bad = []",
+        (CIFAR,), "labels outside 0-9 pass the loader",
+    ),
+    Mutation(
+        "crop-offset-shared", "experiments/cifar10.py",
+        "dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=device)", "dx = dy",
+        (CIFAR,), "every crop shifts as far down as right: half the offsets never occur",
+    ),
+    Mutation(
+        "flip-whole-batch", "experiments/cifar10.py",
+        "columns = torch.where(flip, columns.flip(1), columns)", "columns = torch.where(flip[:1], columns.flip(1), columns)",
+        (CIFAR,), "one coin flips the whole batch",
+    ),
+    Mutation(
+        "augment-in-eval", "experiments/cifar10.py",
+        "if self.training and self.augment:", "if self.augment:",
+        (CIFAR,), "evaluation and embedding see cropped and flipped images",
+    ),
+    Mutation(
+        "cifar-std-of-means", "experiments/cifar10.py",
+        "STD = (0.2470, 0.2435, 0.2616)", "STD = (0.2023, 0.1994, 0.2010)",
+        (CIFAR,), "normalised by the deviation of per-image means, not of pixels",
+    ),
+    Mutation(
+        "resnet-stride-2-stem", "experiments/cifar10.py",
+        "nn.Conv2d(CHANNELS, width, 3, 1, 1, bias=False)", "nn.Conv2d(CHANNELS, width, 3, 2, 1, bias=False)",
+        (CIFAR,), "the ImageNet stem's stride: the CIFAR variant keeps 32 x 32 in the first stage",
+    ),
+    Mutation(
+        "channels-last-ignored", "dacs_ext/al/loop.py",
+        "memory_format=torch.channels_last if train.channels_last else torch.preserve_format",
+        "memory_format=torch.preserve_format",
+        (CIFAR,), "TrainConfig(channels_last=True) keeps the default layout",
+    ),
+    Mutation(
+        "training-option-dropped", "experiments/runner.py",
+        "    train = resolve_training(chosen.train, training)\n", "    train = chosen.train\n",
+        (CIFAR,), "--train-momentum is recorded in config.json but the preset's momentum trains",
     ),
 )

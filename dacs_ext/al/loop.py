@@ -112,7 +112,7 @@ def train_cycle(
                 model.set_classifier(classifier)
             for head in strategy.heads(model.tap_channels):
                 model.add_head(head)
-        model = model.to(x.device)
+        model = model.to(x.device, memory_format=torch.channels_last if train.channels_last else torch.preserve_format)
     if model_state is not None:
         model.load_state_dict(model_state)
     # Dropout draws from the global generators: seeded per cycle, so that a

@@ -28,10 +28,15 @@ class TrainConfig:
     past ``epochs`` never drops the learning rate. ``bf16`` runs the training
     forward passes under bfloat16 autocast (the losses, the weights and every
     embedding and evaluation stay float32): 1.84x faster per DeepDTA step on a
-    CPU with AVX-512 BF16 (tests/benchmarks/README.md)."""
+    CPU with AVX-512 BF16 (tests/benchmarks/README.md). ``channels_last``
+    stores the model's 4-D weights channels-last, so convolutions run in NHWC
+    (faster with tensor cores); ``compile`` runs the training forward passes
+    through ``torch.compile`` (compiled once per cycle)."""
 
     optimizer: str = "sgd"
     bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
     epochs: int = 200
     batch_size: int = 128
     lr: float = 0.1
@@ -43,8 +48,9 @@ class TrainConfig:
     aux_weight: float = DEFAULT_AUX_WEIGHT
 
     def __post_init__(self) -> None:
-        if not isinstance(self.bf16, bool):
-            raise ValueError(f"bf16 must be a bool, got {self.bf16!r}")
+        for name in ("bf16", "channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         for name in ("epochs", "batch_size"):
@@ -89,6 +95,7 @@ def train_model(
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    forward = torch.compile(model) if config.compile else model
     epoch_loss = float("nan")
     for epoch in tqdm(range(config.epochs), desc=description, leave=False, disable=not progress):
         if epoch == config.lr_drop_epoch:
@@ -97,7 +104,7 @@ def train_model(
         total, batches = torch.zeros((), device=x.device), 0
         for batch in torch.randperm(x.shape[0], generator=generator).to(x.device).split(config.batch_size):
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-                out = model(x[batch], epoch=epoch, stop_gradient_epoch=config.aux_stop_epoch)
+                out = forward(x[batch], epoch=epoch, stop_gradient_epoch=config.aux_stop_epoch)
             if config.bf16:  # the losses in float32
                 out = out._replace(
                     logits=out.logits.float(), aux_logits=out.aux_logits.float(), extras={k: v.float() for k, v in out.extras.items()}
