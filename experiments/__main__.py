@@ -3,6 +3,7 @@
     python -m experiments run --task rmnist --methods random,coreset,dacs --trials 3 --preset paper --out DIR
     python -m experiments run ... --out DIR --resume      # continue the run in DIR (or start it)
     python -m experiments report DIR                      # table and plot of a (partial) run
+    python -m experiments analyze ablation --out DIR      # DACS, one setting changed at a time
 
 Strategy settings: --dacs-rounds 4 --dacs-neighbours both --dacs-share-centers ...
 (one option per field of each settings object, e.g. dacs_ext.DACSSettings).
@@ -19,6 +20,7 @@ import sys
 
 from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig
 
+from . import ablation as ablation_module
 from .layout import TABLE
 from .report import plot_path, report
 from .runner import RunError, run
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh-init", action="store_true",
         help="start every cycle from a fresh initialisation (by default each cycle keeps training the previous cycle's model, as the paper does)",
     )
+    start.add_argument("--aux-dim", type=int, default=None, help="width of the auxiliary features DACS reads (default: the preset's, 16)")
     start.add_argument("--no-progress", action="store_true")
     groups = {name: (cls, f"{name} settings", f"fields of {cls.__name__}; unset ones keep the preset's (the defaults)") for name, cls in SETTINGS.items()}
     groups[TRAINING] = (TrainConfig, "training", "fields of dacs_ext.al.TrainConfig; unset ones keep the preset's")
@@ -56,14 +59,36 @@ def main(argv: list[str] | None = None) -> int:
                 )
     show = commands.add_parser("report", help="write and print the table and plot of a run")
     show.add_argument("out")
+    analyze = commands.add_parser("analyze", help="the paper's analyses and the DACS ablation")
+    analyses = analyze.add_subparsers(dest="analysis", required=True)
+    ablate = analyses.add_parser(
+        "ablation", help="DACS with one setting changed at a time (experiments/ablation.py)",
+        description=ablation_module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ablate.add_argument("--out", required=True, help="directory of the points' runs and the summary (resumable)")
+    ablate.add_argument("--task", default="rmnist")
+    ablate.add_argument("--preset", default="cpu")
+    ablate.add_argument("--trials", type=int, default=3)
+    ablate.add_argument("--seed", type=int, default=0)
+    ablate.add_argument("--axes", default=",".join(ablation_module.AXES), help=f"comma-separated, of: {', '.join(ablation_module.AXES)}")
+    ablate.add_argument("--data-dir", default=None)
+    ablate.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
+        if args.command == "analyze":
+            text = ablation_module.ablation(
+                args.out, task=args.task, preset=args.preset, trials=args.trials, seed=args.seed,
+                axes=[a for a in args.axes.split(",") if a], data_dir=args.data_dir, progress=not args.no_progress,
+            )
+            print(text)
+            print(f"summary: {os.path.join(args.out, ablation_module.SUMMARY)}.md, .json, .png")
+            return 0
         if args.command == "run":
             changes = settings_changes(args)
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
                 preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), device=args.device,
+                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), aux_dim=args.aux_dim, device=args.device,
                 progress=not args.no_progress,
             )
         print(report(args.out))

@@ -21,17 +21,12 @@ from dacs_ext.al import DACSStrategy, embed, evaluate, make_strategy
 from dacs_ext.al.files import atomic_write_bytes, read_jsonl
 from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
 
+from . import rmnist
 from .layout import ANALYSIS, cycles_path
 from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
 from .report import collect, label
-from .runner import RunError, settings_of
+from .runner import RunError, preset_of, settings_of
 from .tasks import all_tasks
-
-
-def copies_labeled(order: torch.Tensor, images: int) -> int:
-    """Labels spent on a copy of an image already labeled: pool row i is copy
-    ``i // images`` of image ``i % images``."""
-    return order.numel() - torch.unique(order % images).numel()
 
 
 def class_counts(order: torch.Tensor, labels: torch.Tensor, classes: int = 10) -> torch.Tensor:
@@ -56,7 +51,7 @@ def analyse(out: str) -> str:
         per_trial = []
         for records in runs[method]:
             counts, order = [r["labeled"] for r in records], labeled_order(records)
-            per_trial.append((counts, [copies_labeled(order[:c], labels.numel()) for c in counts], class_counts(order[: counts[-1]], labels)))
+            per_trial.append((counts, [rmnist.copies(rmnist.COPIES * labels.numel(), order[:c]) for c in counts], class_counts(order[: counts[-1]], labels)))
         if not per_trial:
             continue
         counts = per_trial[0][0]
@@ -104,7 +99,7 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     image among the picks."""
     config, _ = collect(out)
     spec = all_tasks()[config["task"]]
-    preset = spec.presets[config["preset"]]
+    preset = preset_of(config)
     path = cycles_path(out, method, trial)
     if not os.path.exists(path):
         raise RunError(f"--replay: {out} has no records of {method!r}, trial {trial} ({path})")
@@ -120,7 +115,7 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
     model, _ = retrain(
         functools.partial(spec.make_model, preset, **model_inputs), pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
-        warm_start=config["protocol"]["loop"]["warm_start"], strategy=strategy,
+        warm_start=preset.loop.warm_start, strategy=strategy,
     )
     accuracy = evaluate(model, test_x, test_y)["accuracy"]
     z = embed(model, pool_x, ("aux_features",))["aux_features"]

@@ -277,7 +277,7 @@ def make_model(preset: CifarPreset) -> AuxModel:
     """ResNet-18 (CIFAR variant, ``preset.width``) reading uint8 images, with
     the linear classifier and the auxiliary head on its pooled features."""
     backbone = ResNet18(preset.width, prepare=CifarInput())
-    return AuxModel(backbone, backbone.tap_channels[-1], CLASSES)
+    return AuxModel(backbone, backbone.tap_channels[-1], CLASSES, preset.aux_dim)
 
 
 TASK = Task(

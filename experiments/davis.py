@@ -323,7 +323,7 @@ def make_model(preset: DavisPreset, *, drugs: torch.Tensor, proteins: torch.Tens
     normalised head (regression mode) reads the same 512-d penultimate features
     that Core-set uses."""
     backbone = DeepDTA(drugs, proteins, filters=preset.filters)
-    return AuxModel(backbone, backbone.tap_channels[-1], 1, kind="regression")
+    return AuxModel(backbone, backbone.tap_channels[-1], 1, preset.aux_dim, kind="regression")
 
 
 TASK = Task(

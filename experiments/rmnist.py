@@ -17,6 +17,8 @@ from .tasks import Preset, Task
 
 WIDTHS = (512, 256)
 CLASSES = 10
+COPIES = 3
+"""Each training image is in the pool this many times."""
 DATA_SEED = 0
 """The Repeated-MNIST noise is drawn once, the same for every trial and method."""
 
@@ -63,7 +65,13 @@ def mlp(in_features: int = 28 * 28, widths: tuple[int, ...] = WIDTHS) -> MLP:
 
 
 def make_model(preset: Preset | None = None) -> AuxModel:
-    return AuxModel(mlp(), WIDTHS[-1], CLASSES)
+    return AuxModel(mlp(), WIDTHS[-1], CLASSES, aux_dim=preset.aux_dim if preset is not None else 16)
+
+
+def copies(pool_size: int, order: torch.Tensor) -> int:
+    """Labels in ``order`` (int64 pool indices) spent on a copy of an image
+    already labeled: pool row i is copy ``i // images`` of image ``i % images``."""
+    return order.numel() - torch.unique(order % (pool_size // COPIES)).numel()
 
 
 def load(data_dir: str, preset: Preset):
@@ -78,7 +86,7 @@ def load(data_dir: str, preset: Preset):
         data.train_images, data.train_labels = data.train_images[: preset.train_limit], data.train_labels[: preset.train_limit]
     if preset.test_limit is not None:
         data.test_images, data.test_labels = data.test_images[: preset.test_limit], data.test_labels[: preset.test_limit]
-    return (*repeated_mnist(data, generator=torch.Generator().manual_seed(DATA_SEED)), {})
+    return (*repeated_mnist(data, copies=COPIES, generator=torch.Generator().manual_seed(DATA_SEED)), {})
 
 
 TASK = Task(
@@ -89,4 +97,5 @@ TASK = Task(
     default_data_dir=DEFAULT_DIR,
     load=load,
     make_model=make_model,
+    copies=copies,
 )

@@ -16,7 +16,7 @@ from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig, make_strategy, run_tr
 from dacs_ext.al.files import atomic_write_json
 
 from .layout import CONFIG, trial_directory
-from .tasks import all_tasks
+from .tasks import Preset, Task, all_tasks
 
 
 class RunError(Exception):
@@ -44,9 +44,31 @@ def resolve_training(preset_train: TrainConfig, changes: dict | None) -> TrainCo
         raise RunError(f"training: {error}") from None
 
 
+def resolve_preset(spec: Task, preset: str, warm_start: bool, training: dict | None, aux_dim: int | None) -> Preset:
+    """The task's ``preset`` with the run's changes: warm start or not, fields
+    of its training (``{field: value}``), the auxiliary width (None: the preset's)."""
+    base = spec.presets[preset]
+    changes = dict(loop=dataclasses.replace(base.loop, warm_start=warm_start), train=resolve_training(base.train, training))
+    if aux_dim is not None:
+        changes["aux_dim"] = aux_dim
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as error:
+        raise RunError(f"--aux-dim: {error}") from None
+
+
+def preset_of(config: dict) -> Preset:
+    """The protocol that a run's ``config.json`` records, as the preset that ran."""
+    protocol = config["protocol"]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return resolve_preset(
+        all_tasks()[config["task"]], config["preset"], protocol["loop"]["warm_start"], defaults | protocol["train"], protocol.get("aux_dim")
+    )
+
+
 def build_config(
     task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True,
-    settings: dict[str, dict] | None = None, training: dict | None = None,
+    settings: dict[str, dict] | None = None, training: dict | None = None, aux_dim: int | None = None,
 ) -> dict:
     tasks = all_tasks()
     if task not in tasks:
@@ -64,9 +86,7 @@ def build_config(
         raise RunError(f"--methods lists a method twice: {','.join(methods)}")
     if not isinstance(trials, int) or trials < 1:
         raise RunError(f"--trials must be >= 1, got {trials}")
-    chosen = spec.presets[preset].to_dict()
-    chosen["loop"]["warm_start"] = warm_start
-    chosen["train"] = resolve_training(spec.presets[preset].train, training).to_dict()
+    chosen = resolve_preset(spec, preset, warm_start, training, aux_dim).to_dict()
     if data_dir is None and spec.default_data_dir is None:
         raise RunError(f"--data-dir: task {task} has no data on this machine; pass the folder that holds it")
     resolved = resolve_settings(spec.presets[preset].settings, settings)
@@ -115,6 +135,7 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
         if "train" in stored.get("protocol", {}):
             defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
             stored["protocol"]["train"] = defaults | stored["protocol"]["train"]
+            stored["protocol"].setdefault("aux_dim", Preset.aux_dim)
         differ = sorted(k for k in config if stored.get(k) != config[k])
         if differ == ["methods"] and set(stored["methods"]) <= set(config["methods"]):
             # Adding methods to a finished comparison: every method-trial is
@@ -130,7 +151,7 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
 def run(
     out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
     resume: bool = False, warm_start: bool = True, settings: dict[str, dict] | None = None, training: dict | None = None,
-    device: str = "cpu", progress: bool = True,
+    aux_dim: int | None = None, device: str = "cpu", progress: bool = True,
 ) -> None:
     """Runs (or resumes) every method for every trial; trial k uses seed + k.
     ``warm_start=False`` starts every cycle from a fresh initialisation
@@ -138,23 +159,22 @@ def run(
     ``settings`` changes strategy settings, ``{"dacs": {"rounds": 4}}`` for
     example; ``config.json`` records every setting under ``settings``.
     ``training`` changes fields of the preset's ``TrainConfig``, ``{"momentum":
-    0.9}`` for example (recorded under ``protocol.train``)."""
-    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training)
+    0.9}`` for example (recorded under ``protocol.train``); ``aux_dim`` the
+    width of the auxiliary features (``protocol.aux_dim``)."""
+    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training, aux_dim)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")
     prepare(out, config, resume, dev)
     spec = all_tasks()[task]
-    chosen = spec.presets[preset]
-    loop = dataclasses.replace(chosen.loop, warm_start=warm_start)
-    train = resolve_training(chosen.train, training)
+    chosen = preset_of(config)
     *tensors, model_inputs = spec.load(config["data_dir"], chosen)
     pool_x, pool_y, test_x, test_y = (t.to(dev) for t in tensors)
     make_model = functools.partial(spec.make_model, chosen, **model_inputs)
     for trial in range(trials):
         for method in methods:
             run_trial(
-                make_strategy(method, settings_of(config)), make_model, pool_x, pool_y, test_x, test_y, loop, train,
+                make_strategy(method, settings_of(config)), make_model, pool_x, pool_y, test_x, test_y, chosen.loop, chosen.train,
                 seed=seed + trial, directory=trial_directory(out, method, trial), progress=progress,
                 description=f"{method} trial {trial + 1}/{trials}",
             )

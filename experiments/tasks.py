@@ -5,23 +5,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
+
 from dacs_ext.al import AuxModel, LoopConfig, TrainConfig
 
 
 @dataclass(frozen=True)
 class Preset:
     """A protocol: the loop, the training, optional caps on the training and
-    test images used (None: all), and strategy settings it fixes (settings
-    objects by ``dacs_ext.al.SETTINGS`` name; the defaults otherwise)."""
+    test images used (None: all), strategy settings it fixes (settings
+    objects by ``dacs_ext.al.SETTINGS`` name; the defaults otherwise), and the
+    width of the model's normalised auxiliary features (16 in the paper)."""
 
     loop: LoopConfig
     train: TrainConfig
     train_limit: int | None = None
     test_limit: int | None = None
     settings: dict = field(default_factory=dict)
+    aux_dim: int = 16
+
+    def __post_init__(self) -> None:
+        if isinstance(self.aux_dim, bool) or not isinstance(self.aux_dim, int) or self.aux_dim < 1:
+            raise ValueError(f"aux_dim must be a positive int, got {self.aux_dim!r}")
 
     def to_dict(self) -> dict:
-        return dict(loop=self.loop.to_dict(), train=self.train.to_dict(), train_limit=self.train_limit, test_limit=self.test_limit)
+        return dict(
+            loop=self.loop.to_dict(), train=self.train.to_dict(), train_limit=self.train_limit, test_limit=self.test_limit, aux_dim=self.aux_dim
+        )
 
 
 @dataclass(frozen=True)
@@ -31,7 +41,10 @@ class Task:
     model of the task's ``kind`` (``dacs_ext.al.model.KINDS``). ``model_inputs``
     holds what the model needs from the data besides the rows (Davis: every
     drug's and protein's encoded sequence). ``default_data_dir`` None: the data
-    is not on this machine, the user passes it (``--data-dir``)."""
+    is not on this machine, the user passes it (``--data-dir``).
+    ``copies(pool_size, order)``, for a task whose pool holds copies of one
+    sample (Repeated-MNIST), counts the labels in ``order`` (int64 pool
+    indices) spent on a copy of a sample already labeled; None elsewhere."""
 
     name: str
     title: str
@@ -40,6 +53,7 @@ class Task:
     default_data_dir: str | None
     load: Callable
     make_model: Callable[..., AuxModel]
+    copies: Callable[[int, torch.Tensor], int] | None = None
 
 
 def all_tasks() -> dict[str, Task]:

@@ -34,6 +34,7 @@ NCE = "tests/test_nce.py"
 CDAL = "tests/test_cdal.py"
 DAVIS = "tests/test_davis.py"
 CIFAR = "tests/test_cifar10.py"
+ABLATION = "tests/test_ablation.py"
 
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
@@ -404,7 +405,23 @@ Mutation(
     ),
     Mutation(
         "training-option-dropped", "experiments/runner.py",
-        "    train = resolve_training(chosen.train, training)\n", "    train = chosen.train\n",
+        "train=resolve_training(base.train, training))", "train=base.train)",
         (CIFAR,), "--train-momentum is recorded in config.json but the preset's momentum trains",
+    ),
+Mutation(
+        "knn-density-counts-itself", "experiments/ablation.py",
+        "        similarity[torch.arange(len(rows)), rows] = -math.inf  # not its own neighbour\n", "",
+        (ABLATION,), "each row is its own nearest neighbour in the exact k-NN density",
+    ),
+    Mutation(
+        "aux-dim-ignored", "experiments/rmnist.py",
+        "aux_dim=preset.aux_dim if preset is not None else 16", "aux_dim=16",
+        (ABLATION,), "--aux-dim is recorded but the model keeps 16 dimensions",
+    ),
+    Mutation(
+        "ablation-density-on-own-features", "experiments/ablation.py",
+        'features = features_at(directory(name)) if "aux_dim" in changes else default_features',
+        "features = features_at(directory(name))",
+        (ABLATION,), "each point's density is ranked on its own model, mixing the setting's effect with the model's",
     ),
 )

@@ -173,13 +173,14 @@ def test_resume_can_add_a_method(tmp_path, data_dir):
 
 @pytest.mark.parametrize("protocol", [[], ["--fresh-init"]])
 def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys, protocol):
-    from experiments.analysis import class_counts, copies_labeled, exact_density, spearman
+    from experiments import rmnist
+    from experiments.analysis import class_counts, exact_density, spearman
     from experiments.analysis import main as analysis_main
 
     import torch
 
     order = torch.tensor([0, 5, 10, 15, 3, 8])  # images of a 5-image pool: 0, 0, 0, 0, 3, 3
-    assert copies_labeled(order, 5) == 4
+    assert rmnist.copies(15, order) == 4
     assert class_counts(order, torch.tensor([2, 1, 1, 7, 1]), classes=8).tolist() == [0, 0, 4, 0, 0, 0, 0, 2]
     gen = torch.Generator().manual_seed(1)
     a = torch.randn(300, generator=gen, dtype=torch.float64)
