@@ -333,3 +333,17 @@ def test_the_speed_script_times_and_projects_a_trial(tmp_path):
         assert measured["projected_trial_minutes"] == pytest.approx(expected)
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "cifar_speed.py"), "--options", "fp8"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--options must name some of" in bad.stderr
+
+
+def test_presets_follow_the_paper(folder):
+    paper = cifar10.PRESETS["paper"]
+    assert (paper.loop.initial, paper.loop.budget, paper.loop.measurements) == (1000, 1000, 10)
+    t = paper.train
+    assert (t.optimizer, t.lr, t.momentum, t.weight_decay, t.batch_size) == ("sgd", 0.1, 0.4, 5e-4, 128)
+    assert (t.epochs, t.lr_drop_epoch, t.lr_drop_factor, t.aux_stop_epoch) == (200, 160, 0.1, 120)
+    assert paper.width == 64 and paper.aux_dim == 16 and paper.train_limit is None and paper.test_limit is None
+    short = cifar10.PRESETS["short"]
+    assert short.loop == paper.loop and (short.train.epochs, short.train.lr_drop_epoch, short.train.aux_stop_epoch) == (30, 24, 18)
+    for name in ("paper", "short", "smoke"):
+        config = runner.build_config("cifar10", list(METHODS), 3, name, 0, folder)
+        assert config["protocol"]["width"] == cifar10.PRESETS[name].width and config["protocol"]["loop"]["warm_start"]
