@@ -28,10 +28,11 @@ from dacs_ext.al import embed, make_strategy
 from dacs_ext.al.files import atomic_write_bytes
 from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
 
+from .analysis import spearman
 from .layout import CONFIG
-from .report import collect
+from .report import _mean_std, collect, report
 from .runner import RunError, preset_of, run, settings_of
-from .tasks import all_tasks
+from .tasks import Preset, all_tasks
 
 NEIGHBOURS = 20
 """k of the exact k-NN density that the LSH density is ranked against."""
@@ -62,7 +63,7 @@ AXES = {
     "share_centers": Axis("share_centers", (False, True)),
     "aux_dim": Axis("aux_dim", (8, 16, 32)),
 }
-DEFAULTS = dict(dacs_ext.DACSSettings().to_dict(), aux_dim=16)
+DEFAULTS = dict(dacs_ext.DACSSettings().to_dict(), aux_dim=Preset.aux_dim)
 REFERENCE_METHODS = ("random", "coreset")
 
 
@@ -136,18 +137,12 @@ def density_quality(features: Features, settings: dacs_ext.DACSSettings) -> floa
     """Spearman correlation between the LSH density that DACS with ``settings``
     computes on ``features`` (with that cycle's generator) and the exact k-NN
     density, on ``QUALITY_SAMPLE`` random unlabeled rows."""
-    from .analysis import spearman
-
     _, details = dacs_ext.select(
         features.unlabeled, features.labeled, features.budget, settings,
         generator=acquisition_generator(features.seed, features.cycle), return_details=True,
     )
     sample = torch.randperm(len(features.unlabeled), generator=torch.Generator().manual_seed(0))[:QUALITY_SAMPLE]
     return spearman(details["density"][sample].double(), knn_density(features.unlabeled, sample))
-
-
-def _mean_std(values: list[float]) -> dict:
-    return dict(mean=statistics.fmean(values), std=statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def summarize_point(out: str, method: str, copies) -> dict:
@@ -161,8 +156,8 @@ def summarize_point(out: str, method: str, copies) -> dict:
     selections = [r["select_seconds"] for t in trials for r in t[:-1]]
     summary = dict(
         trials=len(trials),
-        final=_mean_std([100 * t[-1]["accuracy"] for t in trials]),
-        mean=_mean_std([100 * statistics.fmean(r["accuracy"] for r in t) for t in trials]),
+        final=dict(zip(("mean", "std"), _mean_std([100 * t[-1]["accuracy"] for t in trials]))),
+        mean=dict(zip(("mean", "std"), _mean_std([100 * statistics.fmean(r["accuracy"] for r in t) for t in trials]))),
         select_seconds=statistics.fmean(selections),
     )
     if copies is not None:
@@ -180,18 +175,22 @@ def ablation(
     unknown = [a for a in axes if a not in AXES]
     if unknown or not axes:
         raise RunError(f"--axes must be a comma-separated list of {', '.join(AXES)}, got {','.join(axes)!r}")
-    spec = all_tasks()[task] if task in all_tasks() else None
-    if spec is None or spec.kind != "classification":
-        raise RunError(f"--task: the ablation needs a classification task ({', '.join(n for n, t in all_tasks().items() if t.kind == 'classification')}), got {task!r}")
+    tasks = all_tasks()
+    if task not in tasks or tasks[task].kind != "classification":
+        raise RunError(f"--task: the ablation needs a classification task ({', '.join(n for n, t in tasks.items() if t.kind == 'classification')}), got {task!r}")
+    spec = tasks[task]
     common = dict(task=task, trials=trials, preset=preset, seed=seed, data_dir=data_dir, resume=True, progress=progress)
     directory = lambda name: os.path.join(out, "points", name)  # noqa: E731
     run(directory("reference"), methods=list(REFERENCE_METHODS), **common)
+    report(directory("reference"))
     chosen = points(axes)
     for name, changes in chosen.items():
         run(directory(name), methods=["dacs"], **common, **changes)
+        report(directory(name))  # each point's own table and plot
 
     copies = spec.copies
     results = {"reference": {m: summarize_point(directory("reference"), m, copies) for m in REFERENCE_METHODS}, "axes": {}}
+    summaries = {name: summarize_point(directory(name), "dacs", copies) for name in chosen}
     # Density quality on the same features for every setting (the default
     # point's model), so that it measures the setting and not the model its
     # acquisitions trained; an auxiliary width has features of its own.
@@ -204,7 +203,7 @@ def ablation(
         rows = []
         for value in AXES[axis].values:
             name = point_name(axis, value)
-            rows.append(dict(value=value, point=name, **summarize_point(directory(name), "dacs", copies), spearman=quality[name]))
+            rows.append(dict(value=value, point=name, **summaries[name], spearman=quality[name]))
         results["axes"][axis] = rows
     with open(os.path.join(directory("default"), CONFIG)) as f:
         config = json.load(f)

@@ -49,6 +49,7 @@ def test_ablation_smoke_end_to_end(tmp_path, data_dir, capsys):  # noqa: F811
     assert text in capsys.readouterr().out
     results = json.loads((out / "ablation.json").read_text())
     assert (out / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all((point / "results.md").exists() for point in (out / "points").iterdir())  # every point has its table
     assert [row["value"] for row in results["axes"]["groups"]] == [2, 3, 4, 5, 6]
     assert [row["point"] for row in results["axes"]["aux_dim"]] == ["aux_dim=8", "default", "aux_dim=32"]
     # Every number comes from the point's own records.

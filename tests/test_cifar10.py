@@ -6,7 +6,6 @@ end on the smoke preset with resume after a kill."""
 import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
 
@@ -18,7 +17,7 @@ from dacs_ext.al import AuxModel, LoopConfig, STRATEGIES, TrainConfig, evaluate,
 from dacs_ext.al.loop import train_cycle
 from experiments import cifar10, runner, safe_pickle
 from experiments.__main__ import main
-from test_experiments import KILL_AT, ROOT, records_of
+from test_experiments import ROOT, kill_then_resume, records_of
 
 METHODS = ("random", "coreset", "dacs", "learnloss", "learnloss-dacs", "nce", "nce-dacs", "cdal")
 # ResNet-18 with 10 classes has 11,689,512 - 513 * 990 = 11,181,642 parameters
@@ -306,15 +305,8 @@ def test_smoke_preset_runs_all_eight_methods_and_resumes_after_a_kill(tmp_path, 
         assert len(set(picked)) == 60 and all(0 <= i < 300 for i in picked)
     # SIGKILL after NCE-Net + DACS saved its second cycle (augmentation, batch
     # norm statistics and the NCE head in the state), then resumed: the same records.
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.run(
-        [sys.executable, "-c", KILL_AT, "nce-dacs", "0", "2", "after", *args, "--out", str(cut)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
-    assert main([*args, "--out", str(cut), "--resume"]) == 0
-    for method in METHODS:
-        assert records_of(str(cut), method, 0) == records_of(str(whole), method, 0)
+    resumed = kill_then_resume(args, cut, METHODS, "nce-dacs", 2)
+    assert resumed == {method: records_of(str(whole), method, 0) for method in METHODS}
 
 
 def test_the_speed_script_times_and_projects_a_trial(tmp_path):

@@ -6,9 +6,6 @@ import itertools
 import json
 import os
 import pickle
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,7 +16,7 @@ from dacs_ext.al.metrics import concordance_index
 from experiments import davis, safe_pickle
 from experiments.__main__ import main
 from experiments.runner import RunError, build_config
-from test_experiments import KILL_AT, ROOT, records_of
+from test_experiments import kill_then_resume, records_of
 
 REAL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "davis")
 REGRESSION_METHODS = ("random", "coreset", "dacs", "learnloss", "learnloss-dacs")
@@ -270,15 +267,8 @@ def test_smoke_preset_end_to_end_and_resume_after_a_kill(tmp_path, folder):
     assert (whole / "mse.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # SIGKILL right after LearnLoss + DACS saved its second cycle (dropout, Adam and a
     # head in the model state), then resumed: the same records as the whole run.
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    process = subprocess.run(
-        [sys.executable, "-c", KILL_AT, "learnloss-dacs", "0", "2", "after", *args, "--out", str(cut)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
-    assert main([*args, "--out", str(cut), "--resume"]) == 0
-    for method in REGRESSION_METHODS:
-        assert records_of(str(cut), method, 0) == records_of(str(whole), method, 0)
+    resumed = kill_then_resume(args, cut, REGRESSION_METHODS, "learnloss-dacs", 2)
+    assert resumed == {method: records_of(str(whole), method, 0) for method in REGRESSION_METHODS}
 
 
 def test_regression_model_checks_its_arguments():

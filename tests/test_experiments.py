@@ -97,6 +97,20 @@ sys.exit(main(sys.argv[5:]))
 """
 
 
+
+def kill_then_resume(args, out, methods, kill_method, cycles):
+    """Runs the command line ``args --out out`` in a subprocess, SIGKILLed right
+    after ``kill_method``'s trial 0 saved ``cycles`` cycles, resumes it in this
+    process, and returns ``{method: records of trial 0}``."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    process = subprocess.run(
+        [sys.executable, "-c", KILL_AT, kill_method, "0", str(cycles), "after", *args, "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+    assert main([*args, "--out", str(out), "--resume"]) == 0
+    return {method: records_of(str(out), method, 0) for method in methods}
+
 @pytest.mark.parametrize(
     "method, trial, cycles, when",
     # Mid-run; before the first JSON line of a trial; the run's very last write.
