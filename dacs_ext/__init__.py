@@ -5,7 +5,7 @@ it); ``dacs_ext.reference`` is their pure-PyTorch twin.
 """
 
 from . import ops
-from .density import density, random_rotation
+from .density import density, knn_density, knn_indices, random_rotation
 from .groups import density_groups, natural_breaks
 from .kcenter import kcenter_greedy, min_distance
 from .cdal import cdal_kcenter, symmetric_kl
@@ -18,6 +18,8 @@ __all__ = [
     "reference",
     "density",
     "random_rotation",
+    "knn_density",
+    "knn_indices",
     "min_distance",
     "kcenter_greedy",
     "cdal_kcenter",

@@ -105,3 +105,57 @@ def density(
         order = backend.bucket_sort(hashed[r], buckets)
         result.index_add_(0, order, backend.chunk_density(z[order], buckets, neighbours))
     return result / rounds if rounds > 1 else result
+
+
+def _nearest(z: torch.Tensor, k, queries) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cosine similarities [Q, k] (descending) and indices of each query's k
+    most similar other rows, tiled over the queries so that a [tile, N]
+    similarity matrix of at most ``reference.ops.TILE_ELEMENTS`` elements exists at a time."""
+    from .reference.ops import TILE_ELEMENTS
+
+    z = _checks.features(z, "z", min_rows=2)
+    k = _checks.integer(k, "k", low=1, high=z.shape[0] - 1)
+    if queries is None:
+        queries = torch.arange(z.shape[0], device=z.device)
+    if not isinstance(queries, torch.Tensor) or queries.dtype != torch.int64 or queries.dim() != 1:
+        raise TypeError(f"queries must be an int64 tensor [Q] of row indices, got {queries!r:.80}")
+    if queries.numel() and not (0 <= int(queries.min()) and int(queries.max()) < z.shape[0]):
+        raise ValueError(f"queries must be row indices in [0, {z.shape[0]}), got values in [{int(queries.min())}, {int(queries.max())}]")
+    norms = z.norm(dim=1, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError("z has an all-zero row, which has no cosine neighbours")
+    unit = z.to(_checks.accumulation_dtype(z.dtype)) / norms.to(_checks.accumulation_dtype(z.dtype))
+    queries = queries.to(z.device)
+    step = max(1, TILE_ELEMENTS // z.shape[0])
+    values, indices = [], []
+    for rows in queries.split(step):
+        similarity = unit[rows] @ unit.T
+        similarity[torch.arange(len(rows), device=z.device), rows] = -float("inf")  # not its own neighbour
+        top = torch.topk(similarity, k, dim=1)
+        values.append(top.values)
+        indices.append(top.indices)
+    empty = unit.new_empty(0, k)
+    return torch.cat(values) if values else empty, torch.cat(indices) if indices else empty.long()
+
+
+def knn_density(z: torch.Tensor, k: int = 20, queries: torch.Tensor | None = None) -> torch.Tensor:
+    """Exact k-NN density, what the LSH ``density`` approximates (the paper's
+    section 3): minus the mean cosine distance from each row to its k nearest
+    other rows, so that higher is denser. Costs O(N^2 d) time, tiled in memory.
+
+    Args:
+        z: [N, d] features (any norm; an all-zero row is an error).
+        k: neighbours, 1 <= k < N.
+        queries: int64 [Q] rows to measure (default: every row).
+
+    Returns:
+        [Q] (float64 for float64 z, else float32).
+    """
+    similarity, _ = _nearest(z, k, queries)
+    return similarity.mean(dim=1) - 1
+
+
+def knn_indices(z: torch.Tensor, k: int, queries: torch.Tensor | None = None) -> torch.Tensor:
+    """int64 [Q, k]: the k rows of z [N, d] nearest (cosine) to each query row
+    (int64 [Q], default every row), nearest first, the row itself excluded."""
+    return _nearest(z, k, queries)[1]

@@ -4,11 +4,14 @@
     python -m experiments run ... --out DIR --resume      # continue the run in DIR (or start it)
     python -m experiments report DIR                      # table and plot of a (partial) run
     python -m experiments analyze ablation --out DIR      # DACS, one setting changed at a time
+    python -m experiments analyze fig1|fig3|fig4 --out DIR  # the paper's analyses (fig5 RUN --out DIR)
 
 Strategy settings: --dacs-rounds 4 --dacs-neighbours both --dacs-share-centers ...
 (one option per field of each settings object, e.g. dacs_ext.DACSSettings).
 Training: --train-momentum 0.9 --train-bf16 --train-channels-last --train-compile ...
 (one option per field of dacs_ext.al.TrainConfig; unset ones keep the preset's).
+Loop: --loop-initial 500 --loop-budget 100 --loop-measurements 10 (the paper's
+small-budget protocol; fields of dacs_ext.al.LoopConfig, warm start aside).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import dataclasses
 import os
 import sys
 
-from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig
+from dacs_ext.al import SETTINGS, STRATEGIES, LoopConfig, TrainConfig
 
 from . import ablation as ablation_module
+from . import figures
 from .layout import TABLE
 from .report import plot_path, report
 from .runner import RunError, run
@@ -47,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--no-progress", action="store_true")
     groups = {name: (cls, f"{name} settings", f"fields of {cls.__name__}; unset ones keep the preset's (the defaults)") for name, cls in SETTINGS.items()}
     groups[TRAINING] = (TrainConfig, "training", "fields of dacs_ext.al.TrainConfig; unset ones keep the preset's")
+    groups[LOOP] = (LoopConfig, "loop", "fields of dacs_ext.al.LoopConfig; unset ones keep the preset's (warm start: --fresh-init)")
     for name, (cls, title, description) in groups.items():
         group = start.add_argument_group(title, description)
         for f in dataclasses.fields(cls):
+            if cls is LoopConfig and f.name == "warm_start":
+                continue
             flag = f"--{name}-{f.name.replace('_', '-')}"
             if isinstance(f.default, bool):
                 group.add_argument(flag, dest=f"{name}.{f.name}", action=argparse.BooleanOptionalAction, default=None)
@@ -73,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     ablate.add_argument("--axes", default=",".join(ablation_module.AXES), help=f"comma-separated, of: {', '.join(ablation_module.AXES)}")
     ablate.add_argument("--data-dir", default=None)
     ablate.add_argument("--no-progress", action="store_true")
+    figure_parsers(analyses)
     args = parser.parse_args(argv)
     try:
-        if args.command == "analyze":
+        if args.command == "analyze" and args.analysis == "ablation":
             text = ablation_module.ablation(
                 args.out, task=args.task, preset=args.preset, trials=args.trials, seed=args.seed,
                 axes=[a for a in args.axes.split(",") if a], data_dir=args.data_dir, progress=not args.no_progress,
@@ -83,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             print(f"summary: {os.path.join(args.out, ablation_module.SUMMARY)}.md, .json, .png")
             return 0
+        if args.command == "analyze":
+            print(run_figure(args))
+            print(f"summary: {os.path.join(args.out, args.analysis)}.md, .json, .png")
+            return 0
         if args.command == "run":
             changes = settings_changes(args)
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
                 preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), aux_dim=args.aux_dim, device=args.device,
+                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), loop=changes.pop(LOOP, None), aux_dim=args.aux_dim, device=args.device,
                 progress=not args.no_progress,
             )
         print(report(args.out))
@@ -102,8 +114,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def figure_parsers(analyses) -> None:
+    """The ``analyze fig1|fig3|fig4|fig5`` commands (``experiments/figures.py``)."""
+    helps = {
+        "fig1": "density against prediction entropy and loss (exact k-NN and LSH)",
+        "fig3": "small budgets (queries of 100), and what DACS saw",
+        "fig4": "k-center inside the densest or the sparsest density group",
+        "fig5": "informativeness and diversity of what a run's methods acquired",
+    }
+    for name, text in helps.items():
+        figure = analyses.add_parser(name, help=text, description=figures.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name == "fig5":
+            figure.add_argument("run", help="a run directory holding the methods")
+        figure.add_argument("--out", required=True, help="directory of the outputs" + (" and of the run (resumable)" if name != "fig5" else ""))
+        default_methods = {"fig3": figures.FIG3_METHODS, "fig4": figures.FIG4_METHODS, "fig5": figures.FIG5_METHODS}.get(name)
+        if default_methods:
+            figure.add_argument("--methods", default=",".join(default_methods), help=f"comma-separated, of: {', '.join(STRATEGIES)}")
+        if name == "fig5":
+            figure.add_argument("--trials", type=int, default=None, help="the first N trials (default: all)")
+            continue
+        figure.add_argument("--task", default="rmnist")
+        figure.add_argument("--preset", default="cpu")
+        figure.add_argument("--seed", type=int, default=0)
+        figure.add_argument("--data-dir", default=None)
+        figure.add_argument("--no-progress", action="store_true")
+        if name == "fig1":
+            figure.add_argument("--labels", type=int, default=3000, help="random labels the model trains on")
+        else:
+            figure.add_argument("--trials", type=int, default=3)
+        if name == "fig3":
+            figure.add_argument("--budget", type=int, default=100, help="labels per cycle")
+            figure.add_argument("--initial", type=int, default=None, help="initial labels (default: the preset's)")
+            figure.add_argument("--measurements", type=int, default=None, help="default: the preset's")
+
+
+def run_figure(args: argparse.Namespace) -> str:
+    methods = tuple(m for m in getattr(args, "methods", "").split(",") if m)
+    if args.analysis == "fig5":
+        return figures.fig5(args.run, args.out, methods=methods, trials=args.trials)
+    common = dict(task=args.task, preset=args.preset, seed=args.seed, data_dir=args.data_dir, progress=not args.no_progress)
+    if args.analysis == "fig1":
+        return figures.fig1(args.out, labels=args.labels, **common)
+    if args.analysis == "fig3":
+        return figures.fig3(args.out, budget=args.budget, initial=args.initial, measurements=args.measurements, methods=methods,
+                            trials=args.trials, **common)
+    return figures.fig4(args.out, methods=methods, trials=args.trials, **common)
+
+
 TRAINING = "train"
 """The prefix of the training options (``--train-epochs``)."""
+LOOP = "loop"
+"""The prefix of the loop options (``--loop-budget``)."""
 
 
 def settings_changes(args: argparse.Namespace) -> dict[str, dict]:

@@ -81,26 +81,6 @@ def points(axes: list[str]) -> dict[str, dict]:
     return chosen
 
 
-def knn_density(z: torch.Tensor, queries: torch.Tensor, k: int = NEIGHBOURS, *, block: int = 256) -> torch.Tensor:
-    """Exact k-NN density: minus the mean cosine distance from each query row to
-    its k nearest other rows of z (higher is denser), tiled over the queries so
-    that only a [block, N] similarity matrix exists at a time.
-
-    Args:
-        z: [N, d] features (normalised here); queries: int64 [Q] rows of z.
-
-    Returns:
-        float64 [Q].
-    """
-    unit = torch.nn.functional.normalize(z.double(), dim=1)
-    out = []
-    for rows in queries.split(block):
-        similarity = unit[rows] @ unit.T
-        similarity[torch.arange(len(rows)), rows] = -math.inf  # not its own neighbour
-        out.append(torch.topk(similarity, k, dim=1).values.mean(1) - 1)
-    return torch.cat(out)
-
-
 @dataclass(frozen=True)
 class Features:
     """The auxiliary features a DACS selection saw: ``unlabeled`` [U, d] and
@@ -142,7 +122,7 @@ def density_quality(features: Features, settings: dacs_ext.DACSSettings) -> floa
         generator=acquisition_generator(features.seed, features.cycle), return_details=True,
     )
     sample = torch.randperm(len(features.unlabeled), generator=torch.Generator().manual_seed(0))[:QUALITY_SAMPLE]
-    return spearman(details["density"][sample].double(), knn_density(features.unlabeled, sample))
+    return spearman(details["density"][sample].double(), dacs_ext.knn_density(features.unlabeled.double(), NEIGHBOURS, sample))
 
 
 def summarize_point(out: str, method: str, copies) -> dict:

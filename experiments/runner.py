@@ -44,11 +44,18 @@ def resolve_training(preset_train: TrainConfig, changes: dict | None) -> TrainCo
         raise RunError(f"training: {error}") from None
 
 
-def resolve_preset(spec: Task, preset: str, warm_start: bool, training: dict | None, aux_dim: int | None) -> Preset:
+def resolve_preset(
+    spec: Task, preset: str, warm_start: bool, training: dict | None, aux_dim: int | None, loop: dict | None = None
+) -> Preset:
     """The task's ``preset`` with the run's changes: warm start or not, fields
-    of its training (``{field: value}``), the auxiliary width (None: the preset's)."""
+    of its training and of its loop (``{field: value}``; e.g. ``{"budget": 100}``
+    for the paper's small-budget protocol), the auxiliary width (None: the preset's)."""
     base = spec.presets[preset]
-    changes = dict(loop=dataclasses.replace(base.loop, warm_start=warm_start), train=resolve_training(base.train, training))
+    try:
+        cycles = dataclasses.replace(base.loop, **(loop or {}), warm_start=warm_start)
+    except (TypeError, ValueError) as error:
+        raise RunError(f"loop: {error}") from None
+    changes = dict(loop=cycles, train=resolve_training(base.train, training))
     if aux_dim is not None:
         changes["aux_dim"] = aux_dim
     try:
@@ -61,14 +68,13 @@ def preset_of(config: dict) -> Preset:
     """The protocol that a run's ``config.json`` records, as the preset that ran."""
     protocol = config["protocol"]
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    return resolve_preset(
-        all_tasks()[config["task"]], config["preset"], protocol["loop"]["warm_start"], defaults | protocol["train"], protocol.get("aux_dim")
-    )
+    loop = dict(protocol["loop"])
+    return resolve_preset(all_tasks()[config["task"]], config["preset"], loop.pop("warm_start"), defaults | protocol["train"], protocol.get("aux_dim"), loop)
 
 
 def build_config(
     task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True,
-    settings: dict[str, dict] | None = None, training: dict | None = None, aux_dim: int | None = None,
+    settings: dict[str, dict] | None = None, training: dict | None = None, aux_dim: int | None = None, loop: dict | None = None,
 ) -> dict:
     tasks = all_tasks()
     if task not in tasks:
@@ -86,7 +92,7 @@ def build_config(
         raise RunError(f"--methods lists a method twice: {','.join(methods)}")
     if not isinstance(trials, int) or trials < 1:
         raise RunError(f"--trials must be >= 1, got {trials}")
-    chosen = resolve_preset(spec, preset, warm_start, training, aux_dim).to_dict()
+    chosen = resolve_preset(spec, preset, warm_start, training, aux_dim, loop).to_dict()
     if data_dir is None and spec.default_data_dir is None:
         raise RunError(f"--data-dir: task {task} has no data on this machine; pass the folder that holds it")
     resolved = resolve_settings(spec.presets[preset].settings, settings)
@@ -151,7 +157,7 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
 def run(
     out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
     resume: bool = False, warm_start: bool = True, settings: dict[str, dict] | None = None, training: dict | None = None,
-    aux_dim: int | None = None, device: str = "cpu", progress: bool = True,
+    aux_dim: int | None = None, loop: dict | None = None, device: str = "cpu", progress: bool = True,
 ) -> None:
     """Runs (or resumes) every method for every trial; trial k uses seed + k.
     ``warm_start=False`` starts every cycle from a fresh initialisation
@@ -159,9 +165,10 @@ def run(
     ``settings`` changes strategy settings, ``{"dacs": {"rounds": 4}}`` for
     example; ``config.json`` records every setting under ``settings``.
     ``training`` changes fields of the preset's ``TrainConfig``, ``{"momentum":
-    0.9}`` for example (recorded under ``protocol.train``); ``aux_dim`` the
-    width of the auxiliary features (``protocol.aux_dim``)."""
-    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training, aux_dim)
+    0.9}`` for example (recorded under ``protocol.train``); ``loop`` fields of its
+    ``LoopConfig``, ``{"budget": 100}`` for example (``protocol.loop``); ``aux_dim``
+    the width of the auxiliary features (``protocol.aux_dim``)."""
+    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training, aux_dim, loop)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")

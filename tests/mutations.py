@@ -35,6 +35,8 @@ CDAL = "tests/test_cdal.py"
 DAVIS = "tests/test_davis.py"
 CIFAR = "tests/test_cifar10.py"
 ABLATION = "tests/test_ablation.py"
+FIGURES = "tests/test_figures.py"
+KNN = "tests/test_knn.py"
 
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
@@ -423,5 +425,50 @@ Mutation(
         'features = features_at(directory(name)) if "aux_dim" in changes else default_features',
         "features = features_at(directory(name))",
         (ABLATION,), "each point's density is ranked on its own model, mixing the setting's effect with the model's",
+    ),
+    Mutation(
+        "bf16-check-ignores-features", "dacs_ext/al/training.py",
+        "for a, b in ((exact.features, low.features), (exact.logits, low.logits))",
+        "for a, b in ((exact.logits, exact.logits),)",
+        (TRAINING,), "bf16 autocast that miscomputes the model goes unnoticed: training fits a function float32 evaluation does not compute",
+    ),
+    Mutation(
+        "named-settings-ignored", "dacs_ext/selection.py",
+        "return super().of(cls.named(settings) if isinstance(settings, str) else settings, **changes)",
+        "return super().of(None, **changes)",
+        (SELECTION,), "select(..., 'recommended') silently runs the paper's settings",
+    ),
+    Mutation(
+        "knn-counts-itself", "dacs_ext/density.py",
+        '        similarity[torch.arange(len(rows), device=z.device), rows] = -float("inf")  # not its own neighbour\n', "",
+        (KNN,), "every row is its own nearest neighbour: the exact density is biased toward 0",
+    ),
+    Mutation(
+        "trails-with-the-smaller-std", "experiments/figures.py",
+        'by_count[row["labeled"]]["mean"] - row["mean"] > max(row["std"], by_count[row["labeled"]]["std"])',
+        'by_count[row["labeled"]]["mean"] - row["mean"] > min(row["std"], by_count[row["labeled"]]["std"])',
+        (FIGURES,), "a gap within one method's spread is reported as trailing Core-set",
+    ),
+    Mutation(
+        "diversity-counts-self-pairs", "experiments/figures.py",
+        "diversity = float((n * n - (unit @ unit.T).sum()) / (n * (n - 1)))",
+        "diversity = float((n * n - (unit @ unit.T).sum()) / (n * n))",
+        (FIGURES,), "the diagonal's zero distances dilute Figure 5's diversity",
+    ),
+    Mutation(
+        "densest-kcenter-picks-sparse", "dacs_ext/al/strategies.py",
+        'region = "densest"', 'region = "sparsest"',
+        (FIGURES,), "Figure 4's dense arm samples the sparse group",
+    ),
+    Mutation(
+        "fig3-copies-one-cycle-late", "experiments/figures.py",
+        'copies(pool, labeled_order(t)[: t[c]["labeled"]])', 'copies(pool, labeled_order(t)[: t[min(c + 1, len(t) - 1)]["labeled"]])',
+        (FIGURES,), "Figure 3's copies are counted one cycle late",
+    ),
+    Mutation(
+        "loop-options-ignored", "experiments/runner.py",
+        "cycles = dataclasses.replace(base.loop, **(loop or {}), warm_start=warm_start)",
+        "cycles = dataclasses.replace(base.loop, warm_start=warm_start)",
+        (FIGURES,), "--loop-budget 100 runs the preset's 500 per cycle",
     ),
 )

@@ -1,6 +1,6 @@
 """The DACS ablation command on the smoke preset: its points are ordinary
 resumable runs, the summary's numbers come from their records, and the exact
-k-NN density it ranks the LSH density against is checked by brute force."""
+k-NN density it ranks the LSH density against is checked in tests/test_knn.py."""
 
 import json
 import math
@@ -12,17 +12,6 @@ from experiments import ablation, rmnist
 from experiments.__main__ import main
 from experiments.report import collect
 from test_experiments import data_dir  # noqa: F401  (the module's learnable MNIST-format folder)
-
-
-def test_knn_density_against_brute_force(gen):
-    z = torch.randn(60, 5, generator=gen, dtype=torch.float64)
-    queries = torch.tensor([0, 7, 59, 31])
-    unit = z / z.norm(dim=1, keepdim=True)
-    expected = []
-    for q in queries.tolist():
-        distances = sorted(1 - float(unit[q] @ unit[j]) for j in range(60) if j != q)
-        expected.append(-sum(distances[:6]) / 6)
-    torch.testing.assert_close(ablation.knn_density(z, queries, 6, block=3), torch.tensor(expected, dtype=torch.float64))
 
 
 def test_points_share_the_default_and_name_each_change():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from dacs_ext.al import AuxModel, LoopConfig, STRATEGIES, TrainConfig, evaluate, make_strategy, run_trial, train_model
+from dacs_ext.al import AuxModel, STRATEGIES, TrainConfig, evaluate, train_model
 from dacs_ext.al.loop import train_cycle
 from experiments import cifar10, runner, safe_pickle
 from experiments.__main__ import main

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dacs_ext.al import AuxModel, LoopConfig, TrainConfig, make_strategy, run_trial
+from dacs_ext.al import AuxModel, LoopConfig, TrainConfig, UnreliableBF16Error, make_strategy, run_trial
 from dacs_ext.al.metrics import concordance_index
 from experiments import davis, safe_pickle
 from experiments.__main__ import main
@@ -245,12 +245,18 @@ def test_regression_training_lowers_the_test_error(folder, bf16, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(torch, "autocast", watched)
-    records = run_trial(
-        make_strategy("random"), lambda: davis.make_model(davis.PRESETS["smoke"], **inputs), pool_x, pool_y, test_x, test_y,
-        LoopConfig(60, 60, 2),
-        TrainConfig(optimizer="adam", lr=0.003, epochs=30, batch_size=16, weight_decay=0.0, lr_drop_epoch=30, aux_stop_epoch=20, bf16=bf16),
-        seed=0,
-    )
+    try:
+        records = run_trial(
+            make_strategy("random"), lambda: davis.make_model(davis.PRESETS["smoke"], **inputs), pool_x, pool_y, test_x, test_y,
+            LoopConfig(60, 60, 2),
+            TrainConfig(optimizer="adam", lr=0.003, epochs=30, batch_size=16, weight_decay=0.0, lr_drop_epoch=30, aux_stop_epoch=20, bf16=bf16),
+            seed=0,
+        )
+    except UnreliableBF16Error as error:
+        # This machine's bf16 kernels miscompute the smoke DeepDTA (seen on an
+        # Intel Xeon with AMX, torch 2.11: test MSE 54 after bf16 training);
+        # refusing it is right, and tests/test_training.py checks the refusal.
+        pytest.skip(str(error))
     variance = float(((test_y - pool_y.mean()) ** 2).mean())
     assert records[-1]["mse"] < 0.8 * variance, (records[-1]["mse"], variance)
     assert autocast and all(a == bf16 for a in autocast)  # every training step, and only under bf16

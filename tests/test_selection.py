@@ -227,3 +227,18 @@ def test_dacs_settings_are_one_object_for_select_and_dacs(gen):
     combined = dacs_ext.DACS(settings).select(pool, None, 10, uncertainty, generator=seeded())
     candidates = dacs_ext.select(pool, None, 30, settings, generator=seeded())
     assert torch.equal(combined, dacs_ext.expand_and_squeeze(candidates, uncertainty, 10))
+
+
+def test_named_settings_select_what_they_name(gen):
+    pool = clusters(gen, [300, 200], [0.1, 0.5])
+    recommended = dacs_ext.DACSSettings.named("recommended")
+    assert recommended.changed() == dict(share_centers=True, rounds=4)
+    assert dacs_ext.DACSSettings.named("paper") == dacs_ext.DACSSettings()
+    seeded = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    by_name = dacs_ext.select(pool, None, 30, "recommended", generator=seeded())
+    assert torch.equal(by_name, dacs_ext.select(pool, None, 30, share_centers=True, rounds=4, generator=seeded()))
+    assert not torch.equal(by_name, dacs_ext.select(pool, None, 30, generator=seeded()))
+    assert torch.equal(dacs_ext.DACS("recommended", seed=1).select(pool, None, 30), dacs_ext.select(pool, None, 30, recommended, generator=torch.Generator().manual_seed(1)))
+    assert dacs_ext.DACSSettings.of("recommended", rounds=16).changed() == dict(share_centers=True, rounds=16)
+    with pytest.raises(ValueError, match="settings name must be one of 'paper', 'recommended', got 'best'"):
+        dacs_ext.select(pool, None, 30, "best")

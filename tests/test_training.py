@@ -2,12 +2,15 @@
 (learning-rate drop, auxiliary gradient stop, weight decay), observed on the
 optimizer and the model rather than taken on trust."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from dacs_ext.al import TrainConfig, embed, evaluate, train_model
+from dacs_ext.al import AuxModel, TrainConfig, UnreliableBF16Error, check_bf16, embed, evaluate, train_model
+from experiments.rmnist import MLP
 
 from helpers import blobs, small_model
 
@@ -117,3 +120,35 @@ def test_weight_decay_is_applied(gen, weight_decay):
     parameters = dict(plain.named_parameters())
     for name, p in decayed.named_parameters():
         torch.testing.assert_close(p.detach() - parameters[name].detach(), -0.1 * weight_decay * start[name], rtol=1e-9, atol=1e-15)
+
+
+class FlippedUnderAutocast(MLP):
+    """A backbone whose bf16 path computes something else (reads its input
+    reversed), as a wrong bf16 kernel of a machine would."""
+
+    def forward(self, x):
+        return super().forward(x.flip(1) if torch.is_autocast_enabled(x.device.type) else x)
+
+
+def test_bf16_training_refuses_a_model_that_autocast_miscomputes(gen):
+    x, y = blobs(200, gen=gen)
+    torch.manual_seed(0)
+    model = AuxModel(FlippedUnderAutocast(12, (32, 16)), 16, 4, aux_dim=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(epochs=2, batch_size=32, bf16=True)
+    with pytest.raises(UnreliableBF16Error, match=r"bf16=True: .* by \d+\.\d% relative to float32 on cpu"):
+        train_model(model, x, y, config, torch.Generator().manual_seed(0))
+    assert model.training and all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # refused before any step
+    model.eval()
+    with pytest.raises(UnreliableBF16Error):
+        check_bf16(model, x[:32])
+    assert not model.training  # the mode is restored
+    train_model(model, x, y, dataclasses.replace(config, bf16=False), torch.Generator().manual_seed(0))
+
+
+def test_bf16_check_measures_rounding_on_a_sound_model(gen):
+    x, _ = blobs(64, gen=gen)
+    error = check_bf16(seeded_model(), x)
+    assert 1e-4 < error < 0.02  # autocast did run, and only rounded
+    with pytest.raises(UnreliableBF16Error):
+        check_bf16(seeded_model(), x, tolerance=error / 2)

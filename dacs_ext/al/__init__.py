@@ -7,7 +7,7 @@ from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings, LossPredicti
 from .nce import NCEClassifier, NCENet, NCENetDACS, NCESettings, nce_uncertainty
 from .methods import SETTINGS, STRATEGIES, Method, make_strategy
 from .strategies import CDAL, CoreSet, DACSStrategy, PoolState, Random, Strategy
-from .training import TrainConfig, embed, evaluate, train_model
+from .training import TrainConfig, UnreliableBF16Error, check_bf16, embed, evaluate, train_model
 
 __all__ = [
     "Strategy",
@@ -37,6 +37,8 @@ __all__ = [
     "LinearClassifier",
     "TrainConfig",
     "train_model",
+    "check_bf16",
+    "UnreliableBF16Error",
     "embed",
     "evaluate",
     "LoopConfig",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -145,15 +145,42 @@ def retrain(
         pool_x: [N, ...], pool_y: [N] the trial's pool; records: its cycle records.
         strategy: the trial's strategy (its classifier and heads).
     """
+    for c, model, loss in retrained(
+        make_model, pool_x, pool_y, records, train, seed=seed, cycles=range(0 if warm_start else cycle, cycle + 1),
+        warm_start=warm_start, strategy=strategy, progress=progress,
+    ):
+        pass
+    return model, loss
+
+
+def retrained(
+    make_model: Callable[[], AuxModel],
+    pool_x: torch.Tensor,
+    pool_y: torch.Tensor,
+    records: list[dict],
+    train: TrainConfig,
+    *,
+    seed: int,
+    cycles: range,
+    warm_start: bool,
+    strategy: Strategy | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[int, AuxModel, float]]:
+    """``(cycle, model, last-epoch loss)`` for each of ``cycles`` (ascending) of a
+    recorded trial, each model trained again from the records as ``retrain``
+    does; under warm start ``cycles`` must start at 0, each model continuing the
+    one before (one pass over a trial, not one per cycle)."""
+    if warm_start and cycles.start != 0:
+        raise ValueError(f"under warm start the retrained cycles must start at 0, got {cycles}")
     order = labeled_order(records).to(pool_x.device)
     state = None
-    for c in range(0 if warm_start else cycle, cycle + 1):
+    for c in cycles:
         rows = order[: records[c]["labeled"]]
         model, loss = train_cycle(
             make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=c, model_state=state, strategy=strategy, progress=progress
         )
         state = model.state_dict() if warm_start else None
-    return model, loss
+        yield c, model, loss
 
 
 def run_trial(

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import _checks
-from ..selection import DACSSettings
+from ..selection import NAMED_SETTINGS, DACSSettings
 from ..settings import Settings
 from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings
 from .nce import NCENet, NCENetDACS, NCESettings
-from .strategies import CDAL, CoreSet, DACSStrategy, Random, Strategy
+from .strategies import CDAL, CoreSet, DACSStrategy, DensestKCenter, DensityGroupKCenter, Random, Strategy
 
 SETTINGS: dict[str, type[Settings]] = {"dacs": DACSSettings, "learnloss": LearnLossSettings, "nce": NCESettings}
 
@@ -58,6 +58,10 @@ STRATEGIES: dict[str, Method] = {
     # groups' picks, so two near-copies that the noisy density put in different
     # groups are not both picked in one cycle.
     "dacs-shared": Method(DACSStrategy, "DACS, shared centers", {"dacs": {"share_centers": True}}),
+    "dacs-recommended": Method(DACSStrategy, "DACS, recommended", {"dacs": NAMED_SETTINGS["recommended"]}),
+    # The paper's section 6.2 (Figure 4): k-center inside one of 3 density groups.
+    "kcenter-densest": Method(DensestKCenter, "k-center, densest group"),
+    "kcenter-sparsest": Method(DensityGroupKCenter, "k-center, sparsest group"),
     "learnloss-dacs": Method(LearnLossDACS, "LearnLoss + DACS"),
     "nce-dacs": Method(NCENetDACS, "NCE-Net + DACS"),
 }

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from ..cdal import cdal_kcenter
+from ..density import density
+from ..groups import density_groups
 from ..kcenter import kcenter_greedy
 from ..selection import DACS, DACSSettings, expand_and_squeeze
 from .model import KINDS, Head
@@ -160,6 +162,48 @@ class CDAL(Strategy):
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
         picks = cdal_kcenter(log_probs[unlabeled], log_probs[labeled], budget, generator=pool.generator)
         return unlabeled[picks]
+
+
+class DensityGroupKCenter(Strategy):
+    """The paper's section 6.2 (Figure 4): the unlabeled pool split into 3
+    density groups (LSH density on the auxiliary features, natural breaks, as
+    DACS does), and cosine k-center with the labeled rows as first centers inside
+    the sparsest group only (``DensestKCenter``: the densest). When that group holds
+    fewer rows than the budget, the next groups toward the other end join it.
+
+    Takes a ``dacs_ext.DACSSettings`` as ``dacs`` for the density (buckets,
+    rounds, neighbours); its groups, temperature and center sharing are unused."""
+
+    requires = ("aux_features",)
+    settings_names = ("dacs",)
+    groups = 3
+    region = "sparsest"
+
+    def __init__(self, dacs: DACSSettings | None = None) -> None:
+        self.settings = DACSSettings.of(dacs)
+
+    def select(self, pool: PoolState, budget: int) -> torch.Tensor:
+        z = pool["aux_features"]
+        unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
+        settings = self.settings
+        dens = density(
+            z[unlabeled], settings.buckets, rounds=settings.rounds, neighbours=settings.neighbours, generator=pool.generator
+        )
+        group = density_groups(dens, self.groups)
+        # group 0 is the sparsest; widen toward the other end until the budget fits
+        reach = [0] if self.region == "sparsest" else [self.groups - 1]
+        step = 1 if self.region == "sparsest" else -1
+        inside = torch.isin(group, torch.tensor(reach, device=group.device))
+        while int(inside.sum()) < budget:
+            reach.append(reach[-1] + step)
+            inside = torch.isin(group, torch.tensor(reach, device=group.device))
+        candidates = unlabeled[inside]
+        picks = kcenter_greedy(z[candidates], z[labeled], budget, metric="cosine", generator=pool.generator)
+        return candidates[picks]
+
+
+class DensestKCenter(DensityGroupKCenter):
+    region = "densest"
 
 
 class DACSStrategy(Strategy):
