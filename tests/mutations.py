@@ -194,8 +194,8 @@ MUTATIONS = (
     ),
     Mutation(
         "replay-ignores-warm-start", "dacs_ext/al/loop.py",
-        "for c in range(0 if warm_start else cycle, cycle + 1):", "for c in range(cycle, cycle + 1):",
-        (EXPERIMENTS,), "a replay of a warm-start run retrains only the replayed cycle, from a fresh initialisation",
+        "        state = model.state_dict() if warm_start else None\n", "        state = None\n",
+        (EXPERIMENTS,), "a replay of a warm-start run retrains every cycle from a fresh initialisation",
     ),
     Mutation(
         "runner-ignores-settings", "experiments/runner.py",

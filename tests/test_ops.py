@@ -27,7 +27,7 @@ def assert_buckets_valid(z, rotation, got):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("n,d,k", [(2, 1, 2), (37, 3, 10), (500, 16, 100), (1001, 7, 6)])
+@pytest.mark.parametrize("n,d,k", [(2, 1, 2), (37, 3, 10), (500, 16, 100), (1001, 7, 6), (33, 16, 64), (17, 5, 130)])
 def test_lsh_buckets(device, gen, dtype, n, d, k):
     z = unit_rows(n, d, gen=gen, dtype=dtype, device=device)
     rotation = torch.randn(2, d, k // 2, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
@@ -38,6 +38,30 @@ def test_lsh_buckets(device, gen, dtype, n, d, k):
         assert torch.equal(got, ref.lsh_buckets(z, rotation))
     else:
         assert_buckets_valid(z, rotation, got)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("half", [1, 5, 32, 33, 70, 129])
+@pytest.mark.parametrize("period", [None, 16])
+def test_lsh_buckets_exact_on_integers_with_ties(device, gen, dtype, half, period):
+    # Small integers project exactly in any summation order and tie often: every
+    # bucket must be the first maximum of [p ; -p], computed here in plain Python.
+    # With a period, the rotation's columns repeat every 16, so every maximum ties
+    # with later columns in the same and in other lanes of 16 and 32 columns.
+    z = torch.randint(-3, 4, (45, 6), generator=gen).to(dtype)
+    rotation = torch.randint(-2, 3, (2, 6, half), generator=gen).to(dtype)
+    if period:
+        rotation = rotation[:, :, torch.arange(half) % min(period, half)]
+    expected = []
+    for r in range(2):
+        row = []
+        for i in range(45):
+            p = [sum(int(z[i, k]) * int(rotation[r, k, j]) for k in range(6)) for j in range(half)]
+            scores = p + [-v for v in p]
+            row.append(scores.index(max(scores)))
+        expected.append(row)
+    got = ops.lsh_buckets(z.to(device), rotation.to(device))
+    assert got.tolist() == expected
 
 
 def test_lsh_buckets_ties_pick_first_maximum(device):

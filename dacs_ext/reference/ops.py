@@ -19,10 +19,21 @@ TILE_ELEMENTS = 1 << 24
 
 
 def lsh_buckets(z: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """z [N, d], rotation [rounds, d, k/2] -> int64 [rounds, N]: argmax([zR ; -zR])."""
+    """z [N, d], rotation [rounds, d, k/2] -> int64 [rounds, N]: argmax([zR ; -zR]),
+    the first maximum: the first maximum of zR if it is at least minus the
+    minimum, else k/2 + the first minimum. Tiled over the rows, so that no
+    [N, k/2] projection (nor its negation) is formed."""
     acc = accumulation_dtype(z.dtype)
-    projection = torch.matmul(z.to(acc), rotation.to(acc))
-    return torch.cat([projection, -projection], dim=-1).argmax(dim=-1)
+    z, rotation = z.to(acc), rotation.to(acc)
+    half = rotation.shape[-1]
+    out = torch.empty(rotation.shape[0], z.shape[0], dtype=torch.int64, device=z.device)
+    step = max(1, TILE_ELEMENTS // max(1, half * rotation.shape[0]))
+    for i in range(0, z.shape[0], step):
+        projection = torch.matmul(z[i : i + step], rotation)  # [rounds, rows, k/2]
+        high, high_at = projection.max(dim=-1)
+        low, low_at = projection.min(dim=-1)
+        out[:, i : i + step] = torch.where(high >= -low, high_at, half + low_at)
+    return out
 
 
 def bucket_sort(buckets: torch.Tensor, num_buckets: int) -> torch.Tensor:

@@ -66,6 +66,26 @@ def density(n: int) -> Case:
     return Case(lambda api: _finished(lambda: api.density(z, 100, rotation=rotation)), _close_float32)
 
 
+def lsh_buckets(n: int, buckets: int) -> Case:
+    """The hash of Eq. 6 alone, at the sizes where its cost grows: buckets grow
+    with N to keep chunks of about 1,800 rows (issue 13)."""
+    z = _features(n, 16, 11)
+    rotation = dacs_ext.random_rotation(16, buckets, generator=torch.Generator().manual_seed(12)).to(DEVICE)
+
+    def check(got: torch.Tensor, want: torch.Tensor) -> None:
+        # Sums in another order may flip a near-tie: every row that differs must
+        # be one, in float64 (and they must be rare).
+        rows = (got != want).nonzero()[:, 1].unique()
+        assert rows.numel() <= max(1, n // 10_000), f"{rows.numel()} of {n} rows differ"
+        if rows.numel():
+            projection = z[rows].double() @ rotation[0].double()
+            scores = torch.cat([projection, -projection], dim=1)
+            picked = lambda b: scores.gather(1, b[0, rows].unsqueeze(1)).squeeze(1)  # noqa: E731
+            assert bool(((picked(got) - picked(want)).abs() <= 1e-4 * scores.abs().amax(dim=1)).all())
+
+    return Case(lambda api: _finished(lambda: api.ops.lsh_buckets(z, rotation)), check)
+
+
 def kcenter_greedy() -> Case:
     unlabeled, labeled = _features(50_000, 16, 2), _features(1_000, 16, 3)
 
@@ -130,6 +150,9 @@ def cdal_kcenter() -> Case:
 CASES = {
     "density-50k": lambda: density(50_000),
     "density-180k": lambda: density(180_000),
+    # Issue 13's sizes: 1M rows / 556 buckets and 4M rows / 2,222 buckets, d = 16.
+    "lsh_buckets-1M-556": lambda: lsh_buckets(1_000_000, 556),
+    "lsh_buckets-4M-2222": lambda: lsh_buckets(4_000_000, 2222),
     "kcenter-50k-1k-1k": kcenter_greedy,
     "min_distance-180k-5k": min_distance,
     # The reference is jenkspy, O(N^2): about 4 s at 50k and 45 s at 180k.
