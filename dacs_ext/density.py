@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 
 import torch
@@ -26,6 +27,16 @@ def random_rotation(
     source = generator.device if generator is not None else torch.device("cpu")
     r = torch.randn(rounds, d, buckets // 2, generator=generator, dtype=torch.float64, device=source)
     return r.to(device=device if device is not None else source, dtype=dtype)
+
+
+def level_buckets(buckets: int, levels: int = 1) -> tuple[int, ...]:
+    """The buckets of each hash level: ``(buckets,)`` for the paper's flat hash;
+    for two levels the smallest even k with k * k >= buckets, twice (k * k ordered
+    buckets for k projections per row instead of buckets / 2)."""
+    if levels == 1:
+        return (buckets,)
+    k = max(2, math.isqrt(buckets - 1) + 1)
+    return (k + k % 2,) * 2
 
 
 def _check_rotation(rotation, z: torch.Tensor, buckets: int, rounds: int) -> torch.Tensor:
@@ -56,6 +67,7 @@ def density(
     rotation: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     normalized: bool = False,
+    levels: int = 1,
     backend: ModuleType = ops,
 ) -> torch.Tensor:
     """Local density of every sample by LSH chunks (paper Eq. 6-8); higher is denser.
@@ -73,10 +85,18 @@ def density(
         neighbours: ``"back"`` (Eq. 7: own chunk and the previous one, chunk 0
             wrapping to the last), ``"both"`` (also the next one) or ``"none"``.
         rotation: [rounds, d, buckets // 2] (or [d, buckets // 2]) fixed rotation;
-            drawn from ``generator`` when None.
+            drawn from ``generator`` when None. With two levels [rounds, d, k]
+            (``level_buckets``: k // 2 columns per level).
         generator: source of the random rotation, for reproducible results.
         normalized: whether the rows of z are already unit length; otherwise
             they are L2-normalised here (an all-zero row is an error).
+        levels: 1, the paper's flat hash (buckets / 2 projections per row), or 2,
+            hierarchical: a first rotation sorts the rows into k buckets and a
+            second one, the same for all, into k sub-buckets (``level_buckets``:
+            k * k >= buckets ordered buckets for k projections per row); the
+            order is then cut into ``buckets`` chunks as before. For large
+            ``buckets``: the flat hash grows as N * buckets, that is N^2 at a
+            fixed chunk size.
         backend: the op implementation (``dacs_ext.ops`` or
             ``dacs_ext.reference.ops``); the rest of the pipeline is shared.
 
@@ -90,19 +110,26 @@ def density(
         raise ValueError(f"buckets must be at most the number of samples N = {n}, got {buckets}")
     rounds = _checks.integer(rounds, "rounds", low=1)
     neighbours = _checks.choice(neighbours, "neighbours", _checks.NEIGHBOURS)
+    levels = _checks.integer(levels, "levels", low=1, high=2)
     if not normalized:
         z = _checks.unit_rows(z, "z")
+    per_level = level_buckets(buckets, levels)
+    columns = sum(k // 2 for k in per_level)
     if rotation is None:
         rotation = random_rotation(
-            z.shape[1], buckets, rounds, generator=generator, dtype=z.dtype, device=z.device
+            z.shape[1], 2 * columns, rounds, generator=generator, dtype=z.dtype, device=z.device
         )
     else:
-        rotation = _check_rotation(rotation, z, buckets, rounds)
+        rotation = _check_rotation(rotation, z, 2 * columns, rounds)
 
-    hashed = backend.lsh_buckets(z, rotation)
+    # Level by level: bucket = b_1 * k_2 + b_2, the rows ordered by level 1 first.
+    hashed, start = torch.zeros((), dtype=torch.int64, device=z.device), 0
+    for k in per_level:
+        hashed = hashed * k + backend.lsh_buckets(z, rotation[..., start : start + k // 2])
+        start += k // 2
     result = torch.zeros(n, dtype=_checks.accumulation_dtype(z.dtype), device=z.device)
     for r in range(rounds):
-        order = backend.bucket_sort(hashed[r], buckets)
+        order = backend.bucket_sort(hashed[r], math.prod(per_level))
         result.index_add_(0, order, backend.chunk_density(z[order], buckets, neighbours))
     return result / rounds if rounds > 1 else result
 

@@ -33,6 +33,9 @@ class DACSSettings(Settings):
             uses 1.
         neighbours: the chunks a chunk reads besides its own: ``"back"`` (Eq. 7),
             ``"both"`` or ``"none"``.
+        levels: hash levels of the density, 1 (the paper's flat hash) or 2
+            (hierarchical, ``dacs_ext.density``'s ``levels``: for pools of millions,
+            where the flat hash's cost grows as N * buckets).
         share_centers: let each group's k-center see the earlier groups' picks (not
             in the paper, which lets a group see only the labeled rows and its own).
         expand: eta of section 4.3, >= 1: combined with an uncertainty method, DACS
@@ -47,6 +50,7 @@ class DACSSettings(Settings):
     neighbours: str = "back"
     share_centers: bool = False
     expand: float = 2.0
+    levels: int = 1
 
     def __post_init__(self) -> None:
         self._store(
@@ -57,6 +61,7 @@ class DACSSettings(Settings):
             neighbours=_checks.choice(self.neighbours, "neighbours", _checks.NEIGHBOURS),
             share_centers=_checks.boolean(self.share_centers, "share_centers"),
             expand=_checks.at_least(self.expand, "expand", 1.0),
+            levels=_checks.integer(self.levels, "levels", low=1, high=2),
         )
 
     @classmethod
@@ -182,7 +187,7 @@ def select(
     start = time.perf_counter()
     dens = _density(
         x, settings.buckets, rounds=settings.rounds, neighbours=settings.neighbours, generator=generator,
-        normalized=True, backend=backend,
+        normalized=True, levels=settings.levels, backend=backend,
     )
     timings["density"] = time.perf_counter() - start
 

@@ -133,9 +133,9 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
             raise RunError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         with open(path) as f:
             stored = json.load(f)
-        # Settings objects that a later version added were used by no method of
-        # the stored run: they hold their defaults there.
-        stored["settings"] = {name: SETTINGS[name]().to_dict() for name in SETTINGS} | stored.get("settings", {})
+        # Settings objects, and fields, that a later version added were used by
+        # no method of the stored run: they hold their defaults there.
+        stored["settings"] = {name: SETTINGS[name]().to_dict() | stored.get("settings", {}).get(name, {}) for name in SETTINGS}
         # Likewise training fields a later version added (e.g. the optimizer) held
         # their defaults.
         if "train" in stored.get("protocol", {}):

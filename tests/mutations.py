@@ -471,4 +471,16 @@ Mutation(
         "cycles = dataclasses.replace(base.loop, warm_start=warm_start)",
         (FIGURES,), "--loop-budget 100 runs the preset's 500 per cycle",
     ),
+    Mutation(
+        "resume-refuses-a-later-settings-field", "experiments/runner.py",
+        'stored["settings"] = {name: SETTINGS[name]().to_dict() | stored.get("settings", {}).get(name, {}) for name in SETTINGS}',
+        'stored["settings"] = {name: SETTINGS[name]().to_dict() for name in SETTINGS} | stored.get("settings", {})',
+        (EXPERIMENTS,), "a run recorded before a settings field existed can no longer be resumed",
+    ),
+    Mutation(
+        "two-level-hash-orders-by-the-second-level", "dacs_ext/density.py",
+        "hashed = hashed * k + backend.lsh_buckets(z, rotation[..., start : start + k // 2])",
+        "hashed = hashed + k * backend.lsh_buckets(z, rotation[..., start : start + k // 2])",
+        ("tests/test_api.py",), "the two-level key orders rows by the second level's bucket first",
+    ),
 )

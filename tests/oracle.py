@@ -58,16 +58,33 @@ def chunk_reads(c: int, chunks: int, neighbours: str) -> list[int]:
     return sorted(reads)
 
 
-def density(z, buckets, *, rounds=1, neighbours="back", rotation=None, generator=None) -> torch.Tensor:
-    """[N] densities of the rows of z [N, d]."""
+def hash_levels(buckets: int, levels: int) -> list[int]:
+    """Buckets per level: [buckets], or twice the least even k with k * k >= buckets."""
+    if levels == 1:
+        return [buckets]
+    k = 2
+    while k * k < buckets:
+        k += 2
+    return [k, k]
+
+
+def density(z, buckets, *, rounds=1, neighbours="back", rotation=None, generator=None, levels=1) -> torch.Tensor:
+    """[N] densities of the rows of z [N, d]; with two levels a row's bucket is
+    b1 * k + b2, b1 from the first k/2 rotation columns, b2 from the next k/2."""
     z = unit(z)
     n, d = z.shape
-    r = rotation if rotation is not None else draw_rotation(generator, rounds, d, buckets)
-    r = r.to("cpu", torch.float64).reshape(rounds, d, buckets // 2)
+    per_level = hash_levels(buckets, levels)
+    width = sum(k // 2 for k in per_level)
+    r = rotation if rotation is not None else draw_rotation(generator, rounds, d, 2 * width)
+    r = r.to("cpu", torch.float64).reshape(rounds, d, width)
     total = torch.zeros(n, dtype=torch.float64)
     for k in range(rounds):
-        projection = z @ r[k]
-        bucket = torch.cat([projection, -projection], dim=1).argmax(dim=1).tolist()
+        bucket, first = [0] * n, 0
+        for count in per_level:
+            projection = z @ r[k][:, first : first + count // 2]
+            level = torch.cat([projection, -projection], dim=1).argmax(dim=1).tolist()
+            bucket = [b * count + c for b, c in zip(bucket, level)]
+            first += count // 2
         order = sorted(range(n), key=lambda i: (bucket[i], i))
         bounds = [c * n // buckets for c in range(buckets + 1)]
         chunk = [order[bounds[c] : bounds[c + 1]] for c in range(buckets)]

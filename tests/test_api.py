@@ -23,6 +23,28 @@ def test_density_matches_oracle(device, neighbours, rounds, n, d, buckets):
     torch.testing.assert_close(got.cpu(), want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("neighbours", ["back", "both"])
+@pytest.mark.parametrize("rounds", [1, 2])
+@pytest.mark.parametrize("n,d,buckets", [(4, 2, 2), (301, 3, 10), (1000, 16, 100), (999, 5, 38)])
+def test_two_level_density_matches_oracle(device, neighbours, rounds, n, d, buckets):
+    z = torch.randn(n, d, generator=torch.Generator().manual_seed(n + d), dtype=torch.float64)
+    kwargs = dict(rounds=rounds, neighbours=neighbours, levels=2)
+    got = dacs_ext.density(z.to(device), buckets, generator=torch.Generator().manual_seed(7), **kwargs)
+    want = oracle.density(z, buckets, generator=torch.Generator().manual_seed(7), **kwargs)
+    torch.testing.assert_close(got.cpu(), want, rtol=1e-10, atol=1e-10)
+    if buckets > 2:  # (two chunks read everything either way)
+        flat = dacs_ext.density(z.to(device), buckets, generator=torch.Generator().manual_seed(7), rounds=rounds, neighbours=neighbours)
+        assert not torch.allclose(got, flat)
+    k = oracle.hash_levels(buckets, 2)[0]
+    rotation = torch.randn(rounds, d, k, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(dacs_ext.density(z.to(device), buckets, rotation=rotation.to(device), **kwargs).cpu(),
+                               oracle.density(z, buckets, rotation=rotation, **kwargs), rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="rotation must be"):
+        dacs_ext.density(z.to(device), buckets, rotation=rotation[..., :-1].to(device), **kwargs)
+    with pytest.raises(ValueError, match=r"levels must be in \[1, 2\]"):
+        dacs_ext.density(z.to(device), buckets, levels=3)
+
+
 def test_density_averages_independent_rounds(device, gen):
     z = torch.randn(500, 8, generator=gen, dtype=torch.float64).to(device)
     rotation = dacs_ext.random_rotation(8, 20, 3, generator=gen, dtype=torch.float64, device=device)

@@ -228,7 +228,7 @@ def test_strategy_settings_from_the_command_line(tmp_path, data_dir, capsys):
     assert run(default) == 0 and run(explicit, "--dacs-buckets", "100") == 0
     assert run(changed, "--dacs-buckets", "10", "--dacs-rounds", "2", "--dacs-share-centers") == 0
     config = json.loads((changed / "config.json").read_text())
-    assert config["settings"]["dacs"] == dict(buckets=10, groups=4, temperature=0.25, rounds=2, neighbours="back", share_centers=True, expand=2.0)
+    assert config["settings"]["dacs"] == dict(buckets=10, groups=4, temperature=0.25, rounds=2, neighbours="back", share_centers=True, expand=2.0, levels=1)
     assert "| DACS (buckets=10, rounds=2, share_centers=True) |" in (changed / "results.md").read_text()
     assert "| DACS |" in (default / "results.md").read_text()
     # The settings reach the strategy: the defaults spelled out change nothing, other ones change the picks.
@@ -271,3 +271,8 @@ def test_resume_of_a_run_from_before_a_settings_object_existed(tmp_path, data_di
     assert main(smoke(out, data_dir, "--methods", "random,learnloss", "--resume", trials=1)) == 0
     assert json.loads((out / "config.json").read_text())["settings"]["learnloss"]["margin"] == 1.0
     assert main(smoke(out, data_dir, "--methods", "random,learnloss", "--learnloss-margin", "2", "--resume", trials=1)) == 2
+    config = json.loads((out / "config.json").read_text())
+    del config["settings"]["dacs"]["levels"]  # a settings field a later version added
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(smoke(out, data_dir, "--methods", "random,learnloss,dacs", "--resume", trials=1)) == 0
+    assert main(smoke(out, data_dir, "--methods", "random,learnloss,dacs", "--dacs-levels", "2", "--resume", trials=1)) == 2

@@ -187,7 +187,8 @@ class DensityGroupKCenter(Strategy):
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
         settings = self.settings
         dens = density(
-            z[unlabeled], settings.buckets, rounds=settings.rounds, neighbours=settings.neighbours, generator=pool.generator
+            z[unlabeled], settings.buckets, rounds=settings.rounds, neighbours=settings.neighbours, generator=pool.generator,
+            levels=settings.levels,
         )
         group = density_groups(dens, self.groups)
         # group 0 is the sparsest; widen toward the other end until the budget fits
