@@ -55,6 +55,8 @@ nvcc_flags = [
     "--expt-relaxed-constexpr",
     "-gencode=arch=compute_80,code=sm_80",
     "-gencode=arch=compute_90,code=sm_90",
+    # PTX too, so that GPUs newer than sm_90 compile the kernels at load time.
+    "-gencode=arch=compute_90,code=compute_90",
 ]
 extension = (CUDAExtension if with_cuda else CppExtension)(
     name="dacs_ext._C",

@@ -1,6 +1,6 @@
 // The dacs operator library: every schema in one place (pytorch/extension-cpp
 // convention). Kernels register themselves with TORCH_LIBRARY_IMPL in
-// csrc/cpu/<op>.cpp and csrc/cuda/<op>.cu.
+// csrc/cpu/<op>_kernel.cpp and csrc/cuda/<op>_kernel.cu.
 
 #include <torch/library.h>
 

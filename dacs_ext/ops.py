@@ -40,33 +40,47 @@ def _load_library() -> bool:
 WITH_CUDA = _load_library()
 
 
+# The fake kernels check what the real ones check about shapes and dtypes, so
+# that a traced or compiled call fails where an eager one would.
 @torch.library.register_fake("dacs::lsh_buckets")
 def _(z, rotation):
+    torch._check(z.dim() == 2, lambda: f"z must be 2-D [N, d], got shape {list(z.shape)}")
+    torch._check(rotation.dim() == 3 and rotation.shape[1] == z.shape[1], lambda: f"rotation must be [rounds, d, k/2], got shape {list(rotation.shape)}")
+    torch._check(rotation.dtype == z.dtype, lambda: f"rotation must have z's dtype {z.dtype}, got {rotation.dtype}")
     return z.new_empty((rotation.shape[0], z.shape[0]), dtype=torch.int64)
 
 
 @torch.library.register_fake("dacs::bucket_sort")
 def _(buckets, num_buckets):
+    torch._check(buckets.dim() == 1 and buckets.dtype == torch.int64, lambda: f"buckets must be an int64 tensor [N], got {buckets.dtype} {list(buckets.shape)}")
+    torch._check(num_buckets >= 1, lambda: f"num_buckets must be at least 1, got {num_buckets}")
     return torch.empty_like(buckets)
 
 
 @torch.library.register_fake("dacs::chunk_density")
 def _(z_sorted, chunks, neighbours):
+    torch._check(z_sorted.dim() == 2, lambda: f"z_sorted must be 2-D [N, d], got shape {list(z_sorted.shape)}")
+    torch._check(1 <= chunks <= z_sorted.shape[0], lambda: f"chunks must be in [1, N = {z_sorted.shape[0]}], got {chunks}")
     return z_sorted.new_empty((z_sorted.shape[0],), dtype=accumulation_dtype(z_sorted.dtype))
 
 
 @torch.library.register_fake("dacs::min_distance")
 def _(x, y, metric):
+    torch._check(x.dim() == 2 and y.dim() == 2 and x.shape[1] == y.shape[1], lambda: f"x [N, d] and y [M, d] must share d, got {list(x.shape)} and {list(y.shape)}")
     return x.new_empty((x.shape[0],), dtype=accumulation_dtype(x.dtype))
 
 
 @torch.library.register_fake("dacs::kcenter_greedy")
 def _(x, min_dist, budget, metric, center_side=None):
+    torch._check(x.dim() == 2 and min_dist.shape == (x.shape[0],), lambda: f"x must be [N, d] and min_dist [N], got {list(x.shape)} and {list(min_dist.shape)}")
+    torch._check(0 <= budget <= x.shape[0], lambda: f"budget must be in [0, N = {x.shape[0]}], got {budget}")
     return x.new_empty((budget,), dtype=torch.int64)
 
 
 @torch.library.register_fake("dacs::natural_breaks")
 def _(values, classes):
+    torch._check(values.dim() == 1, lambda: f"values must be 1-D [N], got shape {list(values.shape)}")
+    torch._check(2 <= classes <= values.shape[0], lambda: f"classes must be in [2, N = {values.shape[0]}], got {classes}")
     return values.new_empty((classes + 1,))
 
 

@@ -43,6 +43,7 @@ flags=(
   -DC10_CUDA_NO_CMAKE_CONFIGURE_FILE
   -gencode arch=compute_80,code=sm_80
   -gencode arch=compute_90,code=sm_90
+  -gencode arch=compute_90,code=compute_90
   -Xcompiler -fPIC
 )
 

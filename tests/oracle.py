@@ -2,7 +2,7 @@
 ``density_groups``, ``split_budget``, ``kcenter_greedy`` and ``select``; and
 CDAL's symmetric-KL k-center (``kcenter_greedy`` with ``metric="symmetric_kl"``).
 
-Written from the paper (Eq. 6-10, Algorithm 1) and the semantics that DESIGN.md
+Written from the paper (Eq. 6-10, Algorithm 1) and the semantics that README.md
 and the package's docstrings fix, sharing no code with dacs_ext (torch only). It
 is plain and slow on purpose: float64 throughout, one chunk, group or pick at a
 time, no tiling, no kernels.

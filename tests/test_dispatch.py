@@ -79,3 +79,22 @@ def test_cuda_kernels_are_registered_exactly_when_built():
 def test_a_gpu_machine_runs_the_cuda_kernels():
     assert torch.cuda.is_available(), "DACS_EXT_REQUIRE_CUDA=1 but torch sees no CUDA device"
     assert ops.WITH_CUDA, conftest.MISSING_CUDA_KERNELS
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: ops.lsh_buckets(torch.empty(10, 4), torch.empty(1, 3, 2)), "rotation must be"),
+        (lambda: ops.lsh_buckets(torch.empty(10), torch.empty(1, 3, 2)), "z must be 2-D"),
+        (lambda: ops.bucket_sort(torch.empty(10), 4), "buckets must be an int64"),
+        (lambda: ops.chunk_density(torch.empty(10, 4), 11, "back"), r"chunks must be in \[1, N = 10\]"),
+        (lambda: ops.min_distance(torch.empty(10, 4), torch.empty(3, 5), "cosine"), "must share d"),
+        (lambda: ops.kcenter_greedy(torch.empty(10, 4), torch.empty(10), 11, "cosine"), r"budget must be in \[0, N = 10\]"),
+        (lambda: ops.natural_breaks(torch.empty(10, 2), 4), "values must be 1-D"),
+    ],
+)
+def test_fake_kernels_check_their_arguments(call, message):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode(), pytest.raises(RuntimeError, match=message):
+        call()

@@ -1,8 +1,8 @@
 #pragma once
 
 // Math shared by the CPU and CUDA kernels. Every definition here is the single
-// source of the semantics in DESIGN.md; the backends only differ in how they
-// schedule the work.
+// source of the semantics README.md states for the ops; the backends only differ
+// in how they schedule the work.
 
 #include <cmath>
 #include <cstdint>

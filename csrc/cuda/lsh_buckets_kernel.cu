@@ -33,7 +33,9 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t r = idx / n, i = idx % n;
     const scalar_t* row = z + i * d;
     const acc_t* rot = rotation + r * d * half;
-    // Same summation order as the CPU kernel: p_j = sum over k ascending.
+    // p_j summed over k ascending, as the CPU kernel's register tiles do; whether
+    // both compilers contract it into the same FMAs is not promised, so near-ties
+    // may fall to different buckets (the tests allow for that against float64).
     out[idx] = lsh_bucket<acc_t>(half, [&](int64_t j) {
       acc_t p = acc_t(0);
       for (int64_t k = 0; k < d; ++k) p += static_cast<acc_t>(row[k]) * rot[k * half + j];
