@@ -42,7 +42,7 @@ MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
     Mutation(
         "density-rounds-reuse-round-0", "dacs_ext/density.py",
-        "backend.bucket_sort(hashed[r], buckets)", "backend.bucket_sort(hashed[0], buckets)",
+        "backend.bucket_sort(hashed[r], math.prod(per_level))", "backend.bucket_sort(hashed[0], math.prod(per_level))",
         (ORACLE, API), "every hash round reuses round 0's buckets",
     ),
     Mutation(
