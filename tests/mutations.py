@@ -363,7 +363,7 @@ MUTATIONS = (
         "dtype=torch.bfloat16, enabled=config.bf16", "dtype=torch.bfloat16, enabled=False",
         (DAVIS,), "TrainConfig(bf16=True) trains in float32",
     ),
-Mutation(
+    Mutation(
         "cifar-rows-channel-last", "experiments/cifar10.py",
         "torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, CHANNELS, SIDE, SIDE)",
         "torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, SIDE, SIDE, CHANNELS).permute(0, 3, 1, 2)",
@@ -409,11 +409,6 @@ Mutation(
         "training-option-dropped", "experiments/runner.py",
         "train=resolve_training(base.train, training))", "train=base.train)",
         (CIFAR,), "--train-momentum is recorded in config.json but the preset's momentum trains",
-    ),
-Mutation(
-        "knn-density-counts-itself", "experiments/ablation.py",
-        "        similarity[torch.arange(len(rows)), rows] = -math.inf  # not its own neighbour\n", "",
-        (ABLATION,), "each row is its own nearest neighbour in the exact k-NN density",
     ),
     Mutation(
         "aux-dim-ignored", "experiments/rmnist.py",
