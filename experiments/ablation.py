@@ -13,7 +13,6 @@ directories, resumable: the command continues where a killed one stopped.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -24,14 +23,15 @@ from dataclasses import dataclass
 import torch
 
 import dacs_ext
-from dacs_ext.al import embed, make_strategy
+from dacs_ext.al import embed
 from dacs_ext.al.files import atomic_write_bytes
-from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
+from dacs_ext.al.loop import acquisition_generator, labeled_order
 
 from .analysis import spearman
+from .replay import Replay
 from .layout import CONFIG
 from .report import _mean_std, collect, report
-from .runner import RunError, preset_of, run, settings_of
+from .runner import RunError, run, settings_of
 from .tasks import Preset, all_tasks
 
 NEIGHBOURS = 20
@@ -97,20 +97,11 @@ def features_at(out: str, trial: int = 0, cycle: int | None = None) -> Features:
     """The features of the DACS run in ``out`` at ``cycle`` (default: the
     middle one) of ``trial``: the cycle's model is retrained from the records
     (training is deterministic) and embeds the pool."""
-    config, runs = collect(out)
-    records = runs["dacs"][trial]
-    cycle = len(records) // 2 if cycle is None else cycle
-    spec, preset = all_tasks()[config["task"]], preset_of(config)
-    pool_x, pool_y, _, _, model_inputs = spec.load(config["data_dir"], preset)
-    seed = config["seed"] + trial
-    model, _ = retrain(
-        functools.partial(spec.make_model, preset, **model_inputs), pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
-        warm_start=preset.loop.warm_start, strategy=make_strategy("dacs", settings_of(config)),
-    )
-    z = embed(model, pool_x, ("aux_features",))["aux_features"]
-    labeled = torch.zeros(len(z), dtype=torch.bool)
-    labeled[labeled_order(records)[: records[cycle]["labeled"]]] = True
-    return Features(z[~labeled], z[labeled], preset.loop.budget, seed, cycle)
+    replay = Replay(out, "dacs", trial)
+    cycle = len(replay.records) // 2 if cycle is None else cycle
+    z = embed(replay.model_at(cycle), replay.pool_x, ("aux_features",))["aux_features"]
+    labeled = replay.labeled(cycle)
+    return Features(z[~labeled], z[labeled], replay.preset.loop.budget, replay.seed, cycle)
 
 
 def density_quality(features: Features, settings: dacs_ext.DACSSettings) -> float:

@@ -9,7 +9,6 @@ DACS cycle, why DACS picked what it picked (density quality, groups, quotas).
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import statistics
 import sys
@@ -18,15 +17,15 @@ import torch
 
 import dacs_ext
 from dacs_ext.al import DACSStrategy, embed, evaluate, make_strategy
-from dacs_ext.al.files import atomic_write_bytes, read_jsonl
-from dacs_ext.al.loop import acquisition_generator, labeled_order, retrain
+from dacs_ext.al.files import atomic_write_bytes
+from dacs_ext.al.loop import acquisition_generator, labeled_order
 
 from . import rmnist
 from .layout import ANALYSIS, cycles_path
 from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
+from .replay import Replay
 from .report import collect, label
-from .runner import RunError, preset_of, settings_of
-from .tasks import all_tasks
+from .runner import RunError, settings_of
 
 
 def class_counts(order: torch.Tensor, labels: torch.Tensor, classes: int = 10) -> torch.Tensor:
@@ -97,30 +96,20 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     and measures the DACS selection it made: the LSH density against the exact
     neighbourhood density, the density groups and quotas, and the copies of one
     image among the picks."""
-    config, _ = collect(out)
-    spec = all_tasks()[config["task"]]
-    preset = preset_of(config)
-    path = cycles_path(out, method, trial)
-    if not os.path.exists(path):
-        raise RunError(f"--replay: {out} has no records of {method!r}, trial {trial} ({path})")
-    records = read_jsonl(path)
-    order = labeled_order(records)
+    if not os.path.exists(cycles_path(out, method, trial)):
+        raise RunError(f"--replay: {out} has no records of {method!r}, trial {trial} ({cycles_path(out, method, trial)})")
+    replay_of = Replay(out, method, trial)
+    records, order = replay_of.records, replay_of.order
     if not 0 <= cycle < len(records) - 1:
         raise RunError(f"--replay: cycle must be in [0, {len(records) - 2}] (a finished cycle that acquired), got {cycle}")
-    strategy = make_strategy(method, settings_of(config))
+    strategy = make_strategy(method, settings_of(replay_of.config))
     if type(strategy) is not DACSStrategy:
         raise RunError(f"--replay is for the methods that are DACS alone (dacs, dacs-shared), got {method!r}")
-    seed = config["seed"] + trial
-    pool_x, pool_y, test_x, test_y, model_inputs = spec.load(config["data_dir"], preset)
-    count, budget = records[cycle]["labeled"], config["protocol"]["loop"]["budget"]
-    model, _ = retrain(
-        functools.partial(spec.make_model, preset, **model_inputs), pool_x, pool_y, records, preset.train, seed=seed, cycle=cycle,
-        warm_start=preset.loop.warm_start, strategy=strategy,
-    )
-    accuracy = evaluate(model, test_x, test_y)["accuracy"]
-    z = embed(model, pool_x, ("aux_features",))["aux_features"]
-    labeled = torch.zeros(len(z), dtype=torch.bool)
-    labeled[order[:count]] = True
+    seed, count, budget = replay_of.seed, records[cycle]["labeled"], replay_of.preset.loop.budget
+    model = replay_of.model_at(cycle)
+    accuracy = evaluate(model, replay_of.test_x, replay_of.test_y)["accuracy"]
+    z = embed(model, replay_of.pool_x, ("aux_features",))["aux_features"]
+    labeled = replay_of.labeled(cycle)
     unlabeled = (~labeled).nonzero().squeeze(1)
     settings = strategy.dacs.settings
     picks, details = dacs_ext.select(

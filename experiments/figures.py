@@ -14,7 +14,6 @@ deterministic), never loaded from a pickle. Figure 5 reads any run directory.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -26,13 +25,14 @@ import torch
 import torch.nn.functional as F
 
 import dacs_ext
-from dacs_ext.al import DACSStrategy, embed, evaluate, make_strategy
+from dacs_ext.al import DACSStrategy, embed, make_strategy
 from dacs_ext.al.files import atomic_write_bytes
-from dacs_ext.al.loop import acquisition_generator, labeled_order, retrained
+from dacs_ext.al.loop import acquisition_generator, labeled_order
 
 from .analysis import spearman
+from .replay import Replay
 from .report import _mean_std, collect, label, report, summarize
-from .runner import RunError, preset_of, run, settings_of
+from .runner import RunError, run, settings_of
 from .tasks import all_tasks
 
 NEIGHBOURS = 20
@@ -85,50 +85,6 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum() / (a.norm() * b.norm()))
 
 
-class Replay:
-    """A run directory's trial, its models trained again cycle by cycle from the
-    records: ``models()`` yields ``(cycle, model)``."""
-
-    def __init__(self, out: str, method: str, trial: int) -> None:
-        self.config, runs = collect(out)
-        if method not in runs or len(runs[method]) <= trial:
-            raise RunError(f"{out} has no records of {method!r}, trial {trial}")
-        self.records = runs[method][trial]
-        self.spec, self.preset = all_tasks()[self.config["task"]], preset_of(self.config)
-        self.pool_x, self.pool_y, self.test_x, self.test_y, self.inputs = self.spec.load(self.config["data_dir"], self.preset)
-        self.method, self.seed = method, self.config["seed"] + trial
-        self.order = labeled_order(self.records)
-
-    def models(self, last: int | None = None):
-        last = len(self.records) - 1 if last is None else last
-        warm = self.preset.loop.warm_start
-        yield from ((c, m) for c, m, _ in retrained(
-            functools.partial(self.spec.make_model, self.preset, **self.inputs), self.pool_x, self.pool_y, self.records,
-            self.preset.train, seed=self.seed, cycles=range(0 if warm else last, last + 1), warm_start=warm,
-            strategy=make_strategy(self.method, settings_of(self.config)),
-        ))
-
-    def labeled(self, cycle: int) -> torch.Tensor:
-        """bool [N]: the pool rows labeled when ``cycle`` trained."""
-        mask = torch.zeros(len(self.pool_x), dtype=torch.bool)
-        mask[self.order[: self.records[cycle]["labeled"]]] = True
-        return mask
-
-    def acquired(self, cycle: int) -> torch.Tensor:
-        """int64: the pool rows that the model of ``cycle`` chose."""
-        return self.order[self.records[cycle]["labeled"] : self.records[cycle + 1]["labeled"]]
-
-    def check(self, model, cycle: int) -> float:
-        """The test accuracy of the retrained model; raises if it is not the recorded one."""
-        accuracy = evaluate(model, self.test_x, self.test_y)["accuracy"]
-        if abs(accuracy - self.records[cycle]["accuracy"]) > 1e-9:
-            raise RunError(
-                f"retraining {self.method} cycle {cycle} gave test accuracy {accuracy:.6f}, the records say "
-                f"{self.records[cycle]['accuracy']:.6f}: training is not reproducible here (another machine or torch?)"
-            )
-        return accuracy
-
-
 # Figure 1 ------------------------------------------------------------------
 
 
@@ -145,6 +101,7 @@ def fig1(
     directory = os.path.join(out, "run")
     run(directory, task=task, methods=["random"], trials=1, preset=preset, seed=seed, data_dir=data_dir, resume=True,
         loop=dict(initial=labels, measurements=1), progress=progress)
+    report(directory)
     replay = Replay(directory, "random", 0)
     (_, model), = replay.models()
     accuracy = replay.check(model, 0)
@@ -296,7 +253,7 @@ def fig3(
     table = summarize(runs)
     results = dict(
         task=task, preset=preset, trials=trials, seed=seed, loop=config["protocol"]["loop"],
-        environment=json.load(open(os.path.join(directory, "config.json"))).get("environment", {}),
+        environment=config.get("environment", {}),
         titles={m: label(config, m) for m in runs}, accuracy=table,
         trails_coreset={m: trails(table, m) for m in runs if m != "coreset"} if "coreset" in runs else {},
         seconds={m: sum(r["wall_seconds"] for t in trials_ for r in t) for m, trials_ in runs.items()},

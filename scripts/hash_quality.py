@@ -26,7 +26,7 @@ import dacs_ext  # noqa: E402
 from dacs_ext.al import embed  # noqa: E402
 from dacs_ext.density import level_buckets  # noqa: E402
 from experiments.analysis import spearman  # noqa: E402
-from experiments.figures import Replay  # noqa: E402
+from experiments.replay import Replay  # noqa: E402
 from experiments.report import collect  # noqa: E402
 
 

@@ -11,6 +11,19 @@ import dacs_ext
 from dacs_ext import ops
 
 
+def every_op(z: torch.Tensor, rotation: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each op once on z [1031, 17] and rotation [2, 17, 37], on their device."""
+    out = dict(
+        buckets=ops.lsh_buckets(z, rotation),
+        chunk_density=ops.chunk_density(z, 9, "both"),
+        min_distance=ops.min_distance(z, z[:257], "euclidean"),
+        kcenter=ops.kcenter_greedy(z.double(), ops.min_distance(z.double(), z[:5].double(), "cosine"), 64, "cosine"),
+        natural_breaks=ops.natural_breaks(z[:, 0].double(), 4),
+    )
+    out["bucket_sort"] = ops.bucket_sort(out["buckets"][0], 74)
+    return out
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("sanitize_ops: no CUDA device", file=sys.stderr)
@@ -18,23 +31,8 @@ def main() -> int:
     g = torch.Generator().manual_seed(0)
     z = torch.nn.functional.normalize(torch.randn(1031, 17, generator=g), dim=1)
     rotation = torch.randn(2, 17, 37, generator=g)
-    cpu = dict(
-        buckets=ops.lsh_buckets(z, rotation),
-        chunk_density=ops.chunk_density(z, 9, "both"),
-        min_distance=ops.min_distance(z, z[:257], "euclidean"),
-    )
-    cpu["bucket_sort"] = ops.bucket_sort(cpu["buckets"][0], 74)
-    cpu["kcenter"] = ops.kcenter_greedy(z.double(), ops.min_distance(z.double(), z[:5].double(), "cosine"), 64, "cosine")
-    cpu["natural_breaks"] = ops.natural_breaks(z[:, 0].double(), 4)
-    zc, rc = z.cuda(), rotation.cuda()
-    cuda = dict(
-        buckets=ops.lsh_buckets(zc, rc),
-        chunk_density=ops.chunk_density(zc, 9, "both"),
-        min_distance=ops.min_distance(zc, zc[:257], "euclidean"),
-    )
-    cuda["bucket_sort"] = ops.bucket_sort(cuda["buckets"][0], 74)
-    cuda["kcenter"] = ops.kcenter_greedy(zc.double(), ops.min_distance(zc.double(), zc[:5].double(), "cosine"), 64, "cosine")
-    cuda["natural_breaks"] = ops.natural_breaks(zc[:, 0].double(), 4)
+    cpu, cuda = every_op(z, rotation), every_op(z.cuda(), rotation.cuda())
+    zc = z.cuda()
     dacs_ext.select(zc, zc[:20], 50, "recommended", generator=torch.Generator(device="cuda").manual_seed(1))
     torch.cuda.synchronize()
     bad = [name for name in cpu if not torch.allclose(cuda[name].cpu().double(), cpu[name].double(), rtol=1e-4, atol=1e-4)]

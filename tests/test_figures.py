@@ -11,6 +11,7 @@ import torch
 from dacs_ext.al import make_strategy
 from dacs_ext.al.strategies import PoolState
 from experiments import figures
+from experiments.replay import Replay
 from experiments.__main__ import main
 from experiments.report import collect
 from experiments.runner import RunError
@@ -79,7 +80,7 @@ def test_trails_counts_gaps_beyond_one_std():
 
 
 def test_fig5_measures_against_brute_force(fig3_dir):
-    replay = figures.Replay(str(fig3_dir / "run"), "coreset", 1)
+    replay = Replay(str(fig3_dir / "run"), "coreset", 1)
     models = dict(replay.models())
     assert set(models) == {0, 1, 2}
     assert replay.check(models[2], 2) == replay.records[2]["accuracy"]
@@ -122,6 +123,7 @@ def test_fig1_end_to_end_and_resume(tmp_path, data_dir):  # noqa: F811
     config, runs = collect(str(out / "run"))
     assert config["protocol"]["loop"]["initial"] == 90 and [r["labeled"] for r in runs["random"][0]] == [90]
     assert results["rows"] == POOL - 90
+    assert (out / "run" / "results.md").exists()  # the run behind the figure has its table
     for key in ("exact~entropy", "exact~loss", "lsh~exact"):
         assert -1 <= results["correlations"][key]["spearman"] <= 1 and -1 <= results["correlations"][key]["pearson"] <= 1
     assert 0 <= results["group_agreement"] <= 1

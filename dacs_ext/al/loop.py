@@ -123,36 +123,6 @@ def train_cycle(
     return model, loss
 
 
-def retrain(
-    make_model: Callable[[], AuxModel],
-    pool_x: torch.Tensor,
-    pool_y: torch.Tensor,
-    records: list[dict],
-    train: TrainConfig,
-    *,
-    seed: int,
-    cycle: int,
-    warm_start: bool,
-    strategy: Strategy | None = None,
-    progress: bool = False,
-) -> tuple[AuxModel, float]:
-    """The model that ``cycle`` of a recorded trial trained, trained again from
-    the records alone (training is deterministic on one kind of CPU): under warm
-    start every cycle up to ``cycle`` is retrained in turn, each from the one
-    before.
-
-    Args:
-        pool_x: [N, ...], pool_y: [N] the trial's pool; records: its cycle records.
-        strategy: the trial's strategy (its classifier and heads).
-    """
-    for c, model, loss in retrained(
-        make_model, pool_x, pool_y, records, train, seed=seed, cycles=range(0 if warm_start else cycle, cycle + 1),
-        warm_start=warm_start, strategy=strategy, progress=progress,
-    ):
-        pass
-    return model, loss
-
-
 def retrained(
     make_model: Callable[[], AuxModel],
     pool_x: torch.Tensor,
@@ -167,9 +137,15 @@ def retrained(
     progress: bool = False,
 ) -> Iterator[tuple[int, AuxModel, float]]:
     """``(cycle, model, last-epoch loss)`` for each of ``cycles`` (ascending) of a
-    recorded trial, each model trained again from the records as ``retrain``
-    does; under warm start ``cycles`` must start at 0, each model continuing the
-    one before (one pass over a trial, not one per cycle)."""
+    recorded trial, each model trained again from the records alone (training is
+    deterministic on one kind of CPU); under warm start ``cycles`` must start at
+    0, each model continuing the one before (one pass over a trial, not one per
+    cycle).
+
+    Args:
+        pool_x: [N, ...], pool_y: [N] the trial's pool; records: its cycle records.
+        strategy: the trial's strategy (its classifier and heads).
+    """
     if warm_start and cycles.start != 0:
         raise ValueError(f"under warm start the retrained cycles must start at 0, got {cycles}")
     order = labeled_order(records).to(pool_x.device)
