@@ -34,7 +34,10 @@ TORCH_LIBRARY(dacs, m) {
   // -> int64 [rounds, N] in [0, k).
   m.def("lsh_buckets(Tensor z, Tensor rotation) -> Tensor");
   // Stable counting sort: buckets [N] int64 in [0, num_buckets) -> order [N] int64.
-  m.def("bucket_sort(Tensor buckets, int num_buckets) -> Tensor");
+  // On CUDA its range check is read back by the host (a sync), so the op cannot be
+  // captured in a CUDA graph; nor can kcenter_greedy (its failure check) or
+  // natural_breaks (which runs on the CPU).
+  m.def("bucket_sort(Tensor buckets, int num_buckets) -> Tensor", {at::Tag::cudagraph_unsafe});
   // Eq. 7-8 over equal-size chunks of the sorted rows: z_sorted [N, d] -> [N]
   // (float32, or float64 for float64 input). neighbours: 'back', 'both' or 'none'.
   m.def("chunk_density(Tensor z_sorted, int chunks, str neighbours) -> Tensor");
@@ -46,9 +49,10 @@ TORCH_LIBRARY(dacs, m) {
   // -> int64 [budget]. A picked row j becomes the center center_side[j] [d]
   // (default x[j]): the distance of row i to it pairs x[i] with center_side[j], so
   // an asymmetric pairing (CDAL's symmetric KL) runs on the same kernels.
-  m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric, Tensor? center_side=None) -> Tensor");
+  m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric, Tensor? center_side=None) -> Tensor",
+        {at::Tag::cudagraph_unsafe});
   // Exact Fisher-Jenks breaks of values [N] into `classes` groups -> [classes + 1]
   // in values' dtype: the minimum, the largest value of each group but the last,
   // the maximum (jenkspy.jenks_breaks).
-  m.def("natural_breaks(Tensor values, int classes) -> Tensor");
+  m.def("natural_breaks(Tensor values, int classes) -> Tensor", {at::Tag::cudagraph_unsafe});
 }

@@ -12,9 +12,13 @@ from dacs_ext import ops
 
 
 def every_op(z: torch.Tensor, rotation: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each op once on z [1031, 17] and rotation [2, 17, 37], on their device."""
+    """Each op once on z [1031, 17] and rotation [2, 17, 37], on their device; the
+    kernels' d <= 16 paths (a resident row, 16-byte loads) on their first 16 columns."""
+    z16 = z[:, :16].contiguous()
     out = dict(
         buckets=ops.lsh_buckets(z, rotation),
+        buckets16=ops.lsh_buckets(z16, rotation[:, :16].contiguous()),
+        kcenter16=ops.kcenter_greedy(z16, ops.min_distance(z16, z16[:5], "euclidean"), 64, "euclidean"),
         chunk_density=ops.chunk_density(z, 9, "both"),
         min_distance=ops.min_distance(z, z[:257], "euclidean"),
         kcenter=ops.kcenter_greedy(z.double(), ops.min_distance(z.double(), z[:5].double(), "cosine"), 64, "cosine"),

@@ -10,7 +10,7 @@ import torch
 from dacs_ext import ops
 from dacs_ext.reference import ops as ref
 
-from helpers import unit_rows
+from helpers import replay_greedy, unit_rows
 
 
 @pytest.mark.parametrize("neighbours", ["back", "both", "none"])
@@ -80,6 +80,30 @@ def test_kcenter_every_row_unpickable(device, gen):
     with pytest.raises(RuntimeError, match="exceeds the 0 rows whose min_dist is not -inf"):
         ops.kcenter_greedy(x, min_dist, 1, "cosine")
     assert ops.kcenter_greedy(x, min_dist, 0, "cosine").numel() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_kcenter_unaligned_rows_give_the_packed_answer(device, gen, dtype, metric):
+    # Rows starting one element past a 16-byte boundary cannot be read 16 bytes at
+    # a time; the CUDA kernel's scalar loads must sum in the same order.
+    x = unit_rows(5000, 16, gen=gen, dtype=dtype, device=device)
+    flat = torch.empty(x.numel() + 1, dtype=dtype, device=device)
+    shifted = flat[1:].view(5000, 16)
+    shifted.copy_(x)
+    min_dist = ops.min_distance(x, x[:20], metric)
+    got = ops.kcenter_greedy(shifted, min_dist, 40, metric)
+    assert torch.equal(got, ops.kcenter_greedy(x, min_dist, 40, metric))
+    replay_greedy(x, min_dist, got, metric, tol={torch.float64: 1e-10, torch.float32: 1e-5}.get(dtype, 2e-2))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_kcenter_rows_too_wide_for_a_shared_center(device, gen, metric):
+    # 6,500 float64 columns (52 kB) exceed the 48 kB the CUDA kernel stages.
+    x = unit_rows(400, 6500, gen=gen, device=device)
+    min_dist = ref.min_distance(x, x[:3], metric)
+    got = ops.kcenter_greedy(x, min_dist, 25, metric)
+    assert torch.equal(got, ref.kcenter_greedy(x, min_dist, 25, metric))
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])

@@ -27,7 +27,7 @@ def assert_buckets_valid(z, rotation, got):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("n,d,k", [(2, 1, 2), (37, 3, 10), (500, 16, 100), (1001, 7, 6), (33, 16, 64), (17, 5, 130)])
+@pytest.mark.parametrize("n,d,k", [(2, 1, 2), (37, 3, 10), (500, 16, 100), (1001, 7, 6), (33, 16, 64), (17, 5, 130), (300, 33, 200)])
 def test_lsh_buckets(device, gen, dtype, n, d, k):
     z = unit_rows(n, d, gen=gen, dtype=dtype, device=device)
     rotation = torch.randn(2, d, k // 2, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
@@ -43,20 +43,22 @@ def test_lsh_buckets(device, gen, dtype, n, d, k):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("half", [1, 5, 32, 33, 70, 129])
 @pytest.mark.parametrize("period", [None, 16])
-def test_lsh_buckets_exact_on_integers_with_ties(device, gen, dtype, half, period):
+@pytest.mark.parametrize("d", [6, 40])
+def test_lsh_buckets_exact_on_integers_with_ties(device, gen, dtype, half, period, d):
     # Small integers project exactly in any summation order and tie often: every
     # bucket must be the first maximum of [p ; -p], computed here in plain Python.
     # With a period, the rotation's columns repeat every 16, so every maximum ties
     # with later columns in the same and in other lanes of 16 and 32 columns.
-    z = torch.randint(-3, 4, (45, 6), generator=gen).to(dtype)
-    rotation = torch.randint(-2, 3, (2, 6, half), generator=gen).to(dtype)
+    # d = 40 is wider than the rows the CUDA kernel keeps resident (16).
+    z = torch.randint(-3, 4, (45, d), generator=gen).to(dtype)
+    rotation = torch.randint(-2, 3, (2, d, half), generator=gen).to(dtype)
     if period:
         rotation = rotation[:, :, torch.arange(half) % min(period, half)]
     expected = []
     for r in range(2):
         row = []
         for i in range(45):
-            p = [sum(int(z[i, k]) * int(rotation[r, k, j]) for k in range(6)) for j in range(half)]
+            p = [sum(int(z[i, k]) * int(rotation[r, k, j]) for k in range(d)) for j in range(half)]
             scores = p + [-v for v in p]
             row.append(scores.index(max(scores)))
         expected.append(row)
@@ -69,6 +71,13 @@ def test_lsh_buckets_ties_pick_first_maximum(device):
     z = torch.zeros(3, 4, device=device)
     rotation = torch.ones(1, 4, 5, device=device)
     assert torch.equal(ops.lsh_buckets(z, rotation), torch.zeros(1, 3, dtype=torch.int64, device=device))
+
+
+def test_ops_that_read_back_to_the_host_are_tagged_cudagraph_unsafe():
+    # Their CUDA paths synchronise (a range check, a failure check, a CPU solve).
+    for name in ["lsh_buckets", "bucket_sort", "chunk_density", "min_distance", "kcenter_greedy", "natural_breaks"]:
+        tagged = torch.Tag.cudagraph_unsafe in getattr(torch.ops.dacs, name).default.tags
+        assert tagged == (name in {"bucket_sort", "kcenter_greedy", "natural_breaks"}), name
 
 
 @pytest.mark.parametrize("n,k", [(1, 1), (10, 1), (1000, 7), (200_000, 100), (5, 1000)])

@@ -36,36 +36,6 @@ HOST_DEVICE int neighbour_chunks(int64_t c, int64_t chunks, Neighbours mode,
   return count;
 }
 
-// exp() for the density weights. On the host it is a branch-free Cody-Waite
-// reduction with a degree-7 polynomial (about 1 ulp on float) so that the
-// compiler can vectorise the loops that call it; libm's expf is a scalar call.
-HOST_DEVICE float similarity_exp(float x) {
-#if defined(__CUDA_ARCH__)
-  return expf(x);
-#else
-  // Ternaries and the 1.5 * 2^23 rounding trick rather than fminf/rintf calls,
-  // which would keep the loops scalar.
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  constexpr float kRound = 12582912.0f;
-  const float n = (x * 1.44269504088896341f + kRound) - kRound;
-  float r = fmaf(n, -0.693145751953125f, x);
-  r = fmaf(n, -1.428606765330187045e-06f, r);
-  float p = 1.0f / 5040.0f;
-  p = fmaf(p, r, 1.0f / 720.0f);
-  p = fmaf(p, r, 1.0f / 120.0f);
-  p = fmaf(p, r, 1.0f / 24.0f);
-  p = fmaf(p, r, 1.0f / 6.0f);
-  p = fmaf(p, r, 0.5f);
-  p = fmaf(p, r, 1.0f);
-  p = fmaf(p, r, 1.0f);
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * __builtin_bit_cast(float, bits);
-#endif
-}
-
-HOST_DEVICE double similarity_exp(double x) { return exp(x); }
-
 // Pairs of unit rows have |s| <= 1 (up to rounding); there sigmoid(s) * s
 // = s / 2 + u * h(u) with u = s^2, and a degree-4 fit of h (Chebyshev, on
 // |s| <= kSiluPolyBound) is within 1e-7 of the exact value in float32: no exp,
@@ -82,12 +52,18 @@ HOST_DEVICE float silu_near_zero(float s) {
   return fmaf(u, h, 0.5f * s);
 }
 
-// Eq. 8 weight of one pair: sigmoid(s) * s for s = z_i . z_j (the SiLU).
+// Eq. 8 weight of one pair: sigmoid(s) * s for s = z_i . z_j (the SiLU). Exp::of
+// is the backend's exp(): CUDA's expf (cuda::DeviceExp), or on the CPU a
+// polynomial that lets the loops vectorise (cpu::VectorExp).
+template <typename Exp>
 HOST_DEVICE float weighted_similarity(float s) {
-  return fabsf(s) <= kSiluPolyBound ? silu_near_zero(s) : s / (1.0f + similarity_exp(-s));
+  return fabsf(s) <= kSiluPolyBound ? silu_near_zero(s) : s / (1.0f + Exp::of(-s));
 }
 
-HOST_DEVICE double weighted_similarity(double s) { return s / (1.0 + exp(-s)); }
+template <typename Exp>
+HOST_DEVICE double weighted_similarity(double s) {
+  return s / (1.0 + Exp::of(-s));
+}
 
 // Distance used by min_distance and k-center greedy. `dot` is z_i . z_j for the
 // cosine metric (rows are unit length) and the squared L2 distance for the
@@ -109,26 +85,31 @@ HOST_DEVICE bool better_candidate(acc_t value, int64_t index, acc_t best_value,
   return value > best_value || (value == best_value && index < best_index);
 }
 
-// Eq. 6 over a projection p[0..h): bucket = argmax([p ; -p]), first maximum wins.
-// `projection(j)` returns p_j.
-template <typename acc_t, typename Projection>
-HOST_DEVICE int64_t lsh_bucket(int64_t half, Projection projection) {
-  acc_t best_pos = projection(0);
-  acc_t best_neg = -best_pos;
-  int64_t arg_pos = 0;
-  int64_t arg_neg = 0;
-  for (int64_t j = 1; j < half; ++j) {
-    const acc_t p = projection(j);
-    if (p > best_pos) {
-      best_pos = p;
-      arg_pos = j;
+// Eq. 6 folded one projection at a time: the bucket of p[0..half) is
+// argmax([p ; -p]) with the first maximum winning, i.e. the first largest p_j
+// (bucket j) or the first smallest (bucket half + j), the largest on a tie of
+// magnitudes. Strict comparisons keep first extremes, and a NaN p_0 makes every
+// later comparison false, so a NaN row lands in bucket `half`.
+template <typename acc_t>
+struct LshArgmax {
+  acc_t hi, lo;
+  int64_t hi_at, lo_at;
+
+  HOST_DEVICE void start(acc_t p0) {
+    hi = lo = p0;
+    hi_at = lo_at = 0;
+  }
+  HOST_DEVICE void fold(int64_t j, acc_t p) {
+    if (p > hi) {
+      hi = p;
+      hi_at = j;
     }
-    if (-p > best_neg) {
-      best_neg = -p;
-      arg_neg = j;
+    if (p < lo) {
+      lo = p;
+      lo_at = j;
     }
   }
-  return best_pos >= best_neg ? arg_pos : half + arg_neg;
-}
+  HOST_DEVICE int64_t bucket(int64_t half) const { return hi >= -lo ? hi_at : half + lo_at; }
+};
 
 }  // namespace dacs

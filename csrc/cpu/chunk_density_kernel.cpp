@@ -34,7 +34,7 @@ void to_weights(acc_t (&tile)[kRowBlock][kTile]) {
       if constexpr (kInRange && std::is_same_v<acc_t, float>) {
         tile[r][t] = silu_near_zero(tile[r][t]);
       } else {
-        tile[r][t] = weighted_similarity(tile[r][t]);
+        tile[r][t] = weighted_similarity<cpu::VectorExp>(tile[r][t]);
       }
     }
   }

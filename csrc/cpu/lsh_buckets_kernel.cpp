@@ -3,7 +3,7 @@
 // stay in registers) and keep, per lane, the first maximum and the first
 // minimum seen, so no [rows, k/2] projection matrix is ever formed. The
 // argmax over [zR ; -zR] is the maximum of zR or the minimum of zR, first
-// index on ties, as the shared lsh_bucket defines it. Through a BLAS product and
+// index on ties, as the shared LshArgmax defines it. Through a BLAS product and
 // that intermediate, 4M rows x 2,222 buckets ran at 15 GFLOP/s on 2 cores.
 
 #include <ATen/Dispatch.h>

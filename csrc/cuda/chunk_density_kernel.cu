@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(kMaxThreads)
 
   acc_t sum = acc_t(0);
   auto add = [&](int64_t j, acc_t s) {
-    if (j != i) sum += weighted_similarity(s);
+    if (j != i) sum += weighted_similarity<cuda::DeviceExp>(s);
   };
   cuda::sweep_rows<cuda::PairOp::Dot>(own, z, begin, end, d, add);
   int64_t neighbours[2];

@@ -9,7 +9,7 @@
 
 namespace dacs::cuda {
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+__host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Blocks for a grid-stride loop over `work` >= 1 items: one item per thread up to
 // a cap that already fills any GPU, so huge inputs never overflow the grid.
@@ -17,6 +17,24 @@ inline unsigned int grid_stride_blocks(int64_t work, int threads) {
   constexpr int64_t kMaxBlocks = 65536;
   return static_cast<unsigned int>(std::min(ceil_div(work, threads), kMaxBlocks));
 }
+
+// exp() for the density weights (weighted_similarity's Exp).
+struct DeviceExp {
+  __host__ __device__ static float of(float x) { return expf(x); }
+  __host__ __device__ static double of(double x) { return exp(x); }
+};
+
+// 16 bytes of scalar_t, for one wide load from global memory.
+template <typename scalar_t>
+struct alignas(16) Pack {
+  static constexpr int size = 16 / sizeof(scalar_t);
+  scalar_t v[size];
+
+  // Whether every row of a [*, d] matrix starting at `data` can be read in Packs.
+  static bool fits(const scalar_t* data, int64_t d) {
+    return reinterpret_cast<uintptr_t>(data) % 16 == 0 && d % size == 0;
+  }
+};
 
 // Tiles that sweep_rows stages through shared memory: kTileRows rows of the swept
 // matrix by kTileCols feature columns. With kTileCols = 16 the hot case d = 16 is

@@ -5,7 +5,10 @@
 // barrier is needed), then lowers its grid-stride slice of dist by that pick and
 // publishes its own candidate for pick s. Candidates alternate between two
 // buffers, so a launch never overwrites what it reads. The last launch only
-// resolves the final pick. The one host sync is the failure check at the end.
+// resolves the final pick. The grid is as large as the GPU holds at once (by
+// occupancy), the new center is staged in shared memory, and rows are read 16
+// bytes at a time when their layout allows. The one host sync is the failure
+// check at the end (the op is tagged cudagraph_unsafe for it).
 
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -28,8 +31,12 @@ namespace {
 
 constexpr int kThreads = 256;
 static_assert(kThreads % 32 == 0, "block_argmax reduces whole warps");
-// Few enough blocks that every block can reduce all their candidates each step.
-constexpr int64_t kMaxBlocks = 1024;
+// Few enough blocks that every block can reduce all their candidates each step;
+// the occupancy of today's largest GPUs is below it.
+constexpr int kMaxBlocks = 4096;
+// Centers of up to this many bytes are staged in shared memory (the default limit
+// of dynamic shared memory); wider ones are read from global memory.
+constexpr int64_t kMaxSharedCenterBytes = 48 * 1024;
 
 template <typename acc_t>
 struct Candidate {
@@ -67,21 +74,53 @@ __device__ Candidate<acc_t> block_argmax(Candidate<acc_t> c) {
   return c;
 }
 
+// The distance from `row` [d] to `center` [d], k ascending as in the CPU kernel.
+// With `packed`, row and d allow 16-byte loads (same order, same result).
+template <Metric kMetric, typename scalar_t>
+__device__ __forceinline__ at::opmath_type<scalar_t> row_distance(const scalar_t* __restrict__ row,
+                                                                  const scalar_t* center,
+                                                                  int64_t d, bool packed) {
+  using acc_t = at::opmath_type<scalar_t>;
+  acc_t a = acc_t(0);
+  auto add = [&](scalar_t center_k, scalar_t row_k) {
+    const acc_t ck = static_cast<acc_t>(center_k), xk = static_cast<acc_t>(row_k);
+    if constexpr (kMetric == Metric::Cosine) {
+      a += ck * xk;
+    } else {
+      const acc_t e = ck - xk;
+      a += e * e;
+    }
+  };
+  if (packed) {
+    using pack_t = cuda::Pack<scalar_t>;
+    for (int64_t k0 = 0; k0 < d; k0 += pack_t::size) {
+      const pack_t piece = *reinterpret_cast<const pack_t*>(row + k0);
+#pragma unroll
+      for (int kk = 0; kk < pack_t::size; ++kk) add(center[k0 + kk], piece.v[kk]);
+    }
+  } else {
+    for (int64_t k = 0; k < d; ++k) add(center[k], row[k]);
+  }
+  return distance_from(a, kMetric);
+}
+
 // Launch `step` of budget + 1. x [n, d]; c [n, d] each row as a center (x itself
 // unless center_side was given); dist [n] each row's distance to the
 // current centers; prev_* [prev_count] the candidates of launch step - 1 (unused
 // when step == 0); next_* [gridDim.x] this launch's candidates (unused when
 // step == budget); out [budget] the picks; failed_step [1] starts at -1 and
-// becomes the number of picks made when no pickable row is left.
+// becomes the number of picks made when no pickable row is left. Dynamic shared
+// memory holds the center when the launch provides d * sizeof(scalar_t) bytes.
 template <typename scalar_t, Metric kMetric>
 __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
     const scalar_t* __restrict__ x, const scalar_t* __restrict__ c, int64_t n, int64_t d,
-    at::opmath_type<scalar_t>* dist,
+    bool packed, bool shared_center, at::opmath_type<scalar_t>* dist,
     const at::opmath_type<scalar_t>* prev_value, const int64_t* prev_index, int prev_count,
     at::opmath_type<scalar_t>* next_value, int64_t* next_index, int64_t step, int64_t budget,
     int64_t* __restrict__ out, int64_t* __restrict__ failed_step) {
   using acc_t = at::opmath_type<scalar_t>;
   constexpr acc_t kNegInf = -std::numeric_limits<acc_t>::infinity();
+  extern __shared__ __align__(16) unsigned char center_bytes[];
   const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
 
   int64_t pick = -1;
@@ -108,6 +147,12 @@ __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
   }
 
   const scalar_t* center = c + (pick >= 0 ? pick : 0) * d;
+  if (pick >= 0 && shared_center) {
+    auto* staged = reinterpret_cast<scalar_t*>(center_bytes);
+    for (int64_t k = threadIdx.x; k < d; k += kThreads) staged[k] = center[k];
+    __syncthreads();
+    center = staged;
+  }
   Candidate<acc_t> best = no_candidate<acc_t>();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < n;
@@ -118,18 +163,7 @@ __global__ void __launch_bounds__(kThreads) kcenter_step_kernel(
         v = kNegInf;
       } else {
         // Same expressions as the CPU kernel, so a NaN row distance leaves dist as is.
-        const scalar_t* row = x + i * d;
-        acc_t a = acc_t(0);
-        for (int64_t k = 0; k < d; ++k) {
-          const acc_t ck = static_cast<acc_t>(center[k]), xk = static_cast<acc_t>(row[k]);
-          if constexpr (kMetric == Metric::Cosine) {
-            a += ck * xk;
-          } else {
-            const acc_t e = ck - xk;
-            a += e * e;
-          }
-        }
-        const acc_t candidate = distance_from(a, kMetric);
+        const acc_t candidate = row_distance<kMetric>(x + i * d, center, d, packed);
         v = candidate < v ? candidate : v;
       }
       dist[i] = v;
@@ -155,10 +189,6 @@ at::Tensor kcenter_greedy_cuda(const at::Tensor& x_in, const at::Tensor& min_dis
   if (budget == 0) return out;  // also covers n == 0, since budget <= n
   auto dist = min_dist.clone(at::MemoryFormat::Contiguous);
 
-  const int blocks = static_cast<int>(std::min(cuda::ceil_div(n, kThreads), kMaxBlocks));
-  // Row 0: candidates written by even launches; row 1: by odd launches.
-  auto cand_value = at::empty({2, blocks}, dist.options());
-  auto cand_index = at::empty({2, blocks}, dist.options().dtype(at::kLong));
   auto failed_step = at::full({1}, -1, x.options().dtype(at::kLong));
   const auto stream = c10::cuda::getCurrentCUDAStream();
 
@@ -166,15 +196,31 @@ at::Tensor kcenter_greedy_cuda(const at::Tensor& x_in, const at::Tensor& min_dis
     using acc_t = at::opmath_type<scalar_t>;
     auto kernel = metric == Metric::Cosine ? kcenter_step_kernel<scalar_t, Metric::Cosine>
                                            : kcenter_step_kernel<scalar_t, Metric::Euclidean>;
+    const bool packed = cuda::Pack<scalar_t>::fits(x.const_data_ptr<scalar_t>(), d);
+    const int64_t center_bytes = d * static_cast<int64_t>(sizeof(scalar_t));
+    const bool shared_center = center_bytes <= kMaxSharedCenterBytes;
+    const size_t shared_bytes = shared_center ? static_cast<size_t>(center_bytes) : 0;
+    int resident_blocks = 0;
+    C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident_blocks, kernel,
+                                                                 kThreads, shared_bytes));
+    int multiprocessors = 0;
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount,
+                                          x.device().index()));
+    const int64_t full_gpu = static_cast<int64_t>(std::max(resident_blocks, 1)) * multiprocessors;
+    const int blocks = static_cast<int>(
+        std::min({cuda::ceil_div(n, kThreads), full_gpu, static_cast<int64_t>(kMaxBlocks)}));
+    // Row 0: candidates written by even launches; row 1: by odd launches.
+    auto cand_value = at::empty({2, blocks}, dist.options());
+    auto cand_index = at::empty({2, blocks}, dist.options().dtype(at::kLong));
     acc_t* values = cand_value.mutable_data_ptr<acc_t>();
     int64_t* indices = cand_index.mutable_data_ptr<int64_t>();
     for (int64_t step = 0; step <= budget; ++step) {
       const int64_t next = (step % 2) * blocks, prev = blocks - next;
-      kernel<<<step == budget ? 1 : blocks, kThreads, 0, stream>>>(
-          x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(), n, d,
-          dist.mutable_data_ptr<acc_t>(), values + prev,
-          indices + prev, blocks, values + next, indices + next, step, budget,
-          out.mutable_data_ptr<int64_t>(), failed_step.mutable_data_ptr<int64_t>());
+      kernel<<<step == budget ? 1 : blocks, kThreads, shared_bytes, stream>>>(
+          x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(), n, d, packed,
+          shared_center, dist.mutable_data_ptr<acc_t>(), values + prev, indices + prev, blocks,
+          values + next, indices + next, step, budget, out.mutable_data_ptr<int64_t>(),
+          failed_step.mutable_data_ptr<int64_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
   });
