@@ -52,6 +52,13 @@ HOST_DEVICE float silu_near_zero(float s) {
   return fmaf(u, h, 0.5f * s);
 }
 
+// Whether every dot of two rows stays within kSiluPolyBound, given the rows'
+// largest squared norm: |z_i . z_j| <= max |z|^2, and float rounding adds at most
+// a factor 1 + d 2^-23 (the bound allows twice that). True for unit rows.
+HOST_DEVICE bool dots_within_poly_bound(float largest_square_norm, int64_t d) {
+  return largest_square_norm * (1.0f + static_cast<float>(d) * 0x1p-22f) <= kSiluPolyBound;
+}
+
 // Eq. 8 weight of one pair: sigmoid(s) * s for s = z_i . z_j (the SiLU). Exp::of
 // is the backend's exp(): CUDA's expf (cuda::DeviceExp), or on the CPU a
 // polynomial that lets the loops vectorise (cpu::VectorExp).

@@ -40,9 +40,8 @@ void to_weights(acc_t (&tile)[kRowBlock][kTile]) {
   }
 }
 
-// Whether every dot of two rows of z [n, d] is within kSiluPolyBound: |z_i . z_j|
-// <= max |z|^2, and float rounding adds at most a factor 1 + d 2^-23 (the bound
-// below allows twice that). True for the unit rows the Python layer passes.
+// Whether every dot of two rows of z [n, d] is within kSiluPolyBound (true for
+// the unit rows the Python layer passes).
 template <typename scalar_t>
 bool dots_in_poly_range(const scalar_t* z, int64_t n, int64_t d) {
   float largest = 0;
@@ -51,7 +50,7 @@ bool dots_in_poly_range(const scalar_t* z, int64_t n, int64_t d) {
     for (int64_t k = 0; k < d; ++k) sq += static_cast<float>(z[i * d + k]) * static_cast<float>(z[i * d + k]);
     largest = std::max(largest, sq);
   }
-  return largest * (1.0f + static_cast<float>(d) * 0x1p-22f) <= kSiluPolyBound;
+  return dots_within_poly_bound(largest, d);
 }
 
 // Adds to row_sum[r] the Eq. 8 weights of the rows of `block` [kRowBlock, d]
