@@ -478,4 +478,10 @@ MUTATIONS = (
         "hashed = hashed + k * backend.lsh_buckets(z, rotation[..., start : start + k // 2])",
         ("tests/test_api.py",), "the two-level key orders rows by the second level's bucket first",
     ),
+    Mutation(
+        "growth-exponent-inverted", "tests/benchmarks/report.py",
+        'math.log(t_ext / previous[op][1]) / math.log(n / previous[op][0])',
+        'math.log(n / previous[op][0]) / math.log(t_ext / previous[op][1])',
+        ("tests/test_benchmark_report.py",), "the growth table reports the inverse exponent",
+    ),
 )

@@ -167,6 +167,72 @@ CASES = {
 JENKSPY_REFERENCES = {"natural_breaks-50k", "natural_breaks-180k", "select-180k-5k-500"}
 
 
+def _count(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1_000}k"
+
+
+# Issue 13's cost growth: each op at 10^5, 10^6 and 10^7 rows (test_scale.py).
+SCALE_OPS = ("density-flat", "density-two-level", "kcenter", "select-flat", "select-two-level")
+SCALE_SIZES = (100_000, 1_000_000, 10_000_000)
+SCALE_PICKS = 1_000
+
+
+def scale_has_reference(op: str, n: int) -> bool:
+    """Where the reference is affordable: not at 10^7 rows (minutes), and select's
+    (jenkspy, quadratic in N) only at 10^5."""
+    return n < 10_000_000 and (not op.startswith("select") or n <= 100_000)
+
+
+def scale(op: str, n: int) -> Case:
+    """``op`` at n rows, d = 16, float32, with chunks of about 1,800 rows (the
+    buckets grow with n); k-center and select pick 1,000 rows with 10,000 labeled
+    rows as the first centers. ``check`` takes None where there is no reference."""
+    unlabeled, labeled = _features(n, 16, 13), _features(10_000, 16, 14)
+    buckets = max(2, round(n / 3_600) * 2)
+    levels = 2 if op.endswith("two-level") else 1
+    seeded = lambda: torch.Generator().manual_seed(15)  # noqa: E731
+    if op.startswith("density"):
+        return Case(
+            lambda api: _finished(lambda: api.density(unlabeled, buckets, levels=levels, generator=seeded())),
+            lambda got, want: _close_float32(got, want) if want is not None else _assert_finite(got, (n,)),
+        )
+    if op == "kcenter":
+
+        def check_picks(got: torch.Tensor, want: torch.Tensor | None) -> None:
+            # Each of the first picks a farthest remaining row, replayed in float64
+            # from the reference's distances to the labeled rows.
+            from helpers import replay_greedy  # tests/helpers.py: only the pytest run checks
+
+            _assert_distinct_picks(got, n)
+            x = torch.nn.functional.normalize(unlabeled.double(), dim=1)
+            nearest = dacs_ext.reference.min_distance(unlabeled, labeled).double()
+            replay_greedy(x, nearest, got[: 100 if n <= 1_000_000 else 20], "cosine", tol=1e-5)
+
+        return Case(lambda api: _finished(lambda: api.kcenter_greedy(unlabeled, labeled, SCALE_PICKS)), check_picks)
+
+    def check_selection(got: torch.Tensor, want: torch.Tensor | None) -> None:
+        _assert_distinct_picks(got, n)
+        if want is not None:
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+    return Case(
+        lambda api: _finished(lambda: api.select(unlabeled, labeled, SCALE_PICKS, buckets=buckets, levels=levels, generator=seeded())),
+        check_selection,
+    )
+
+
+def _assert_finite(got: torch.Tensor, shape: tuple[int, ...]) -> None:
+    assert got.shape == shape and bool(got.isfinite().all())
+
+
+def _assert_distinct_picks(got: torch.Tensor, n: int) -> None:
+    assert got.shape == (SCALE_PICKS,) and got.unique().numel() == SCALE_PICKS
+    assert 0 <= int(got.min()) and int(got.max()) < n
+
+
+SCALE_CASES = {f"{op}-{_count(n)}": (lambda op=op, n=n: scale(op, n)) for op in SCALE_OPS for n in SCALE_SIZES}
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -196,7 +262,7 @@ def peak_extra_mb(case: str, implementation: str) -> float:
     """measure_peak_extra_mb of one case, in a fresh interpreter so that nothing
     cached by earlier calls hides the cost."""
     here = os.path.dirname(os.path.abspath(__file__))
-    code = "import cases\nprint(cases.measure_peak_extra_mb(cases.CASES[%r]().call(cases.IMPLEMENTATIONS[%r])))\n" % (
+    code = "import cases\nprint(cases.measure_peak_extra_mb({**cases.CASES, **cases.SCALE_CASES}[%r]().call(cases.IMPLEMENTATIONS[%r])))\n" % (
         case,
         implementation,
     )

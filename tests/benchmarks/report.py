@@ -4,6 +4,7 @@
 """
 
 import json
+import math
 import sys
 
 
@@ -19,12 +20,37 @@ def variants(benchmarks: list[dict]) -> None:
         print(f"| {bench['group']} | {bench['params']['variant']} | {median * 1e3:.1f} ms | {base / median:.2f}x |")
 
 
+def growth(benchmarks: list[dict]) -> None:
+    """The table of test_scale.py: each op at each size, and the exponent of the
+    extension's growth from the previous size, log(time ratio) / log(size ratio)."""
+    print("| op | N | extension median | reference median | speed-up | extension peak extra memory | exponent |")
+    print("|---|---|---|---|---|---|---|")
+    runs = {}
+    for bench in benchmarks:
+        runs.setdefault((bench["params"]["op"], bench["params"]["n"]), {})[bench["params"]["implementation"]] = bench
+    previous = {}
+    for (op, n), impls in sorted(runs.items()):
+        ext, ref = impls.get("extension"), impls.get("reference")
+        if ext is None:
+            continue
+        t_ext = ext["stats"]["median"]
+        t_ref = f"{ref['stats']['median'] * 1e3:,.1f} ms" if ref else ""
+        speed_up = f"{ref['stats']['median'] / t_ext:.1f}x" if ref else ""
+        exponent = f"{math.log(t_ext / previous[op][1]) / math.log(n / previous[op][0]):.2f}" if op in previous else ""
+        previous[op] = (n, t_ext)
+        print(
+            f"| {op} | {n:,} | {t_ext * 1e3:,.1f} ms | {t_ref} | {speed_up} "
+            f"| {ext['extra_info']['peak_extra_mb']:,.0f} MiB | {exponent} |"
+        )
+
+
 def main(path: str) -> None:
     data = json.load(open(path))
     rows = {}
     compared = [b for b in data["benchmarks"] if "variant" in b["params"]]
+    scaled = [b for b in data["benchmarks"] if "op" in b["params"]]
     for bench in data["benchmarks"]:
-        if bench in compared:
+        if bench in compared or bench in scaled:
             continue
         impl = bench["params"]["implementation"]
         rows.setdefault(bench["params"]["case"], {})[impl] = bench
@@ -39,6 +65,8 @@ def main(path: str) -> None:
     )
     if compared:
         variants(compared)
+    if scaled:
+        growth(scaled)
     if not rows:
         return
     print("| case | extension median | reference median | speed-up | extension peak extra memory | reference peak extra memory |")
