@@ -40,7 +40,10 @@ TORCH_LIBRARY(dacs, m) {
   m.def("bucket_sort(Tensor buckets, int num_buckets) -> Tensor", {at::Tag::cudagraph_unsafe});
   // Eq. 7-8 over equal-size chunks of the sorted rows: z_sorted [N, d] -> [N]
   // (float32, or float64 for float64 input). neighbours: 'back', 'both' or 'none'.
-  m.def("chunk_density(Tensor z_sorted, int chunks, str neighbours) -> Tensor");
+  // bounds, when given: int64 [chunks + 1] on the CPU, chunk c being rows
+  // [bounds[c], bounds[c + 1]) (a shard's chunks in distributed selection); by
+  // default the equal split, sizes differing by at most one.
+  m.def("chunk_density(Tensor z_sorted, int chunks, str neighbours, Tensor? bounds=None) -> Tensor");
   // Distance from every row of x [N, d] to its nearest row of y [M, d] -> [N].
   // metric: 'cosine' (1 - x.y, unit rows) or 'euclidean'.
   m.def("min_distance(Tensor x, Tensor y, str metric) -> Tensor");

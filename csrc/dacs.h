@@ -20,9 +20,11 @@ void check_lsh_buckets_args(const at::Tensor& z, const at::Tensor& rotation);
 // the kernels themselves.
 void check_bucket_sort_args(const at::Tensor& buckets, int64_t num_buckets);
 
-// z_sorted [N, d] floating with N >= 2; 1 <= chunks <= N.
+// z_sorted [N, d] floating with N >= 2; 1 <= chunks <= N; bounds, when given,
+// int64 [chunks + 1] on the CPU, from 0 to N, strictly increasing.
 Neighbours check_chunk_density_args(const at::Tensor& z_sorted, int64_t chunks,
-                                    c10::string_view neighbours);
+                                    c10::string_view neighbours,
+                                    const std::optional<at::Tensor>& bounds);
 
 // x [N, d], y [M, d] floating, same dtype and device, M >= 1.
 Metric check_min_distance_args(const at::Tensor& x, const at::Tensor& y,

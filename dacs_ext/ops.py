@@ -58,9 +58,13 @@ def _(buckets, num_buckets):
 
 
 @torch.library.register_fake("dacs::chunk_density")
-def _(z_sorted, chunks, neighbours):
+def _(z_sorted, chunks, neighbours, bounds=None):
     torch._check(z_sorted.dim() == 2, lambda: f"z_sorted must be 2-D [N, d], got shape {list(z_sorted.shape)}")
     torch._check(1 <= chunks <= z_sorted.shape[0], lambda: f"chunks must be in [1, N = {z_sorted.shape[0]}], got {chunks}")
+    torch._check(
+        bounds is None or (bounds.dim() == 1 and bounds.shape[0] == chunks + 1 and bounds.dtype == torch.int64),
+        lambda: f"bounds must be an int64 tensor [chunks + 1 = {chunks + 1}], got {bounds.dtype} {list(bounds.shape)}",
+    )
     return z_sorted.new_empty((z_sorted.shape[0],), dtype=accumulation_dtype(z_sorted.dtype))
 
 

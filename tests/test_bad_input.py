@@ -93,6 +93,12 @@ def on(z, values, dtype=torch.int64):
         (lambda z, rot: ops.chunk_density(z, 21, "back"), r"chunks must be in \[1, N = 20\]"),
         (lambda z, rot: ops.chunk_density(z, 0, "back"), "chunks must be in"),
         (lambda z, rot: ops.chunk_density(z, 2, "sideways"), "neighbours must be 'back', 'both' or 'none'"),
+        (lambda z, rot: ops.chunk_density(z, 2, "back", torch.tensor([0, 20])), r"bounds must be an int64 CPU tensor \[chunks \+ 1 = 3\]"),
+        (lambda z, rot: ops.chunk_density(z, 2, "back", torch.tensor([0.0, 5.0, 20.0])), "bounds must be an int64 CPU tensor"),
+        (lambda z, rot: ops.chunk_density(z, 2, "back", torch.tensor([0, 5, 19])), "bounds must run from 0 to N = 20"),
+        (lambda z, rot: ops.chunk_density(z, 2, "back", torch.tensor([1, 5, 20])), "bounds must run from 0 to N = 20"),
+        (lambda z, rot: ops.chunk_density(z, 2, "back", torch.tensor([0, 0, 20])), "bounds must be strictly increasing"),
+        (lambda z, rot: ops.chunk_density(z, 3, "back", torch.tensor([0, 9, 8, 20])), "bounds must be strictly increasing"),
         (lambda z, rot: ops.min_distance(z, z[:0], "cosine"), "y must have at least one row"),
         (lambda z, rot: ops.min_distance(z, z[:, :2], "cosine"), "same width"),
         (lambda z, rot: ops.min_distance(z, z.double(), "cosine"), "y must have x's dtype"),
@@ -120,3 +126,11 @@ def test_kcenter_greedy_op_survives_nan_distances(device):
     md[::2] = float("nan")
     picks = ops.kcenter_greedy(Z.to(device), md, 10, "cosine")
     assert sorted(picks.tolist()) == list(range(1, 20, 2))
+
+
+def test_chunk_density_bounds_on_the_gpu_are_refused(device):
+    if device.type == "cpu":
+        pytest.skip("bounds on another device than the CPU need a GPU")
+    z = Z.to(device)
+    with pytest.raises(RuntimeError, match="bounds must be an int64 CPU tensor"):
+        ops.chunk_density(z, 2, "back", torch.tensor([0, 5, 20], device=device))

@@ -23,6 +23,7 @@ def sample_calls(device, gen):
         (torch.ops.dacs.bucket_sort.default, (buckets, 10)),
         (torch.ops.dacs.chunk_density.default, (z, 10, "back")),
         (torch.ops.dacs.chunk_density.default, (z.double(), 7, "both")),
+        (torch.ops.dacs.chunk_density.default, (z, 3, "both", torch.tensor([0, 5, 200, 300]))),
         (torch.ops.dacs.min_distance.default, (z, z[:40], "cosine")),
         (torch.ops.dacs.min_distance.default, (z.half(), z[:40].half(), "euclidean")),
         (torch.ops.dacs.kcenter_greedy.default, (z, min_dist, 25, "cosine")),

@@ -100,6 +100,34 @@ def test_chunk_density(device, gen, neighbours, n, d, chunks):
     torch.testing.assert_close(got, ref.chunk_density(z, chunks, neighbours), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("neighbours", ["back", "both", "none"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_chunk_density_given_bounds(device, gen, neighbours, dtype):
+    # Chunks of 1 to 140 rows at random bounds, against the reference.
+    z = unit_rows(700, 9, gen=gen, dtype=dtype, device=device)
+    cuts = torch.randperm(699, generator=gen)[:11].sort().values + 1
+    bounds = torch.cat([torch.tensor([0]), cuts, torch.tensor([700])])
+    got = ops.chunk_density(z, 12, neighbours, bounds)
+    rtol, atol = (1e-10, 1e-10) if dtype == torch.float64 else (1e-5, 1e-5)
+    torch.testing.assert_close(got, ref.chunk_density(z, 12, neighbours, bounds), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("neighbours", ["back", "both"])
+@pytest.mark.parametrize("n,chunks", [(1000, 10), (1003, 7), (4099, 31)])
+def test_chunk_density_of_a_shard_equals_the_whole(device, gen, neighbours, n, chunks):
+    # Distributed selection computes chunks [c0, c1) from their rows and the
+    # neighbour chunks alone, with bounds: bit for bit the single-call densities.
+    z = unit_rows(n, 16, gen=gen, dtype=torch.float32, device=device)
+    whole = ops.chunk_density(z, chunks, neighbours)
+    begins = torch.arange(chunks + 1) * n // chunks
+    for c0, c1 in [(1, 3), (2, 3), (3, chunks - 1)]:
+        first, last = c0 - 1, c1 + (neighbours == "both")  # chunks held: [first, last)
+        local = z[begins[first] : begins[last]]
+        part = ops.chunk_density(local, last - first, neighbours, begins[first : last + 1] - begins[first])
+        held = slice(int(begins[c0] - begins[first]), int(begins[c1] - begins[first]))
+        assert torch.equal(part[held], whole[begins[c0] : begins[c1]])
+
+
 @pytest.mark.parametrize("dtype", FLOATS[1:])
 def test_chunk_density_low_precision_accumulates_in_float32(device, gen, dtype):
     z = unit_rows(2000, 16, gen=gen, dtype=dtype, device=device)

@@ -20,6 +20,22 @@ HOST_DEVICE int64_t chunk_begin(int64_t c, int64_t n, int64_t chunks) {
   return c * n / chunks;
 }
 
+// Chunk c's first position: bounds[c] when the caller gave the chunks' bounds
+// [chunks + 1], else the equal split.
+HOST_DEVICE int64_t chunk_start(int64_t c, int64_t n, int64_t chunks, const int64_t* bounds) {
+  return bounds != nullptr ? bounds[c] : chunk_begin(c, n, chunks);
+}
+
+// The most rows any chunk holds.
+inline int64_t longest_chunk(int64_t n, int64_t chunks, const int64_t* bounds) {
+  int64_t longest = 0;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t rows = chunk_start(c + 1, n, chunks, bounds) - chunk_start(c, n, chunks, bounds);
+    longest = rows > longest ? rows : longest;
+  }
+  return longest;
+}
+
 // The distinct chunks whose samples are neighbours of chunk c (its own chunk
 // excluded). Chunk 0 looks back to chunk chunks-1 (as Reformer does), so every
 // sample sees the same number of chunks. Returns how many were written (0..2).

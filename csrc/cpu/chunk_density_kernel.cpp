@@ -93,15 +93,16 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
 
 template <bool kInRange, typename scalar_t>
 void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunks,
-                          Neighbours mode, at::opmath_type<scalar_t>* out) {
+                          const int64_t* bounds, int64_t longest, Neighbours mode,
+                          at::opmath_type<scalar_t>* out) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t ld = cpu::padded_columns((n + chunks - 1) / chunks);
+  const int64_t ld = cpu::padded_columns(longest);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     std::vector<acc_t> own, other, density(ld);
     std::vector<acc_t> block(kRowBlock * d);
     acc_t row_sum[kRowBlock];
     for (int64_t c = c0; c < c1; ++c) {
-      const int64_t begin = chunk_begin(c, n, chunks), m = chunk_begin(c + 1, n, chunks) - begin;
+      const int64_t begin = chunk_start(c, n, chunks, bounds), m = chunk_start(c + 1, n, chunks, bounds) - begin;
       const scalar_t* rows = z + begin * d;
       std::fill(density.begin(), density.end(), acc_t(0));
       cpu::to_columns(rows, m, d, ld, own);
@@ -116,8 +117,8 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
       }
 
       for (int q = 0; q < count; ++q) {
-        const int64_t nb_begin = chunk_begin(neighbours[q], n, chunks);
-        const int64_t nb_rows = chunk_begin(neighbours[q] + 1, n, chunks) - nb_begin;
+        const int64_t nb_begin = chunk_start(neighbours[q], n, chunks, bounds);
+        const int64_t nb_rows = chunk_start(neighbours[q] + 1, n, chunks, bounds) - nb_begin;
         cpu::to_columns(z + nb_begin * d, nb_rows, d, ld, other);
         for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
           const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
@@ -133,19 +134,23 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
 }
 
 at::Tensor chunk_density_cpu(const at::Tensor& z_in, int64_t chunks,
-                             c10::string_view neighbours) {
-  const Neighbours mode = check_chunk_density_args(z_in, chunks, neighbours);
+                             c10::string_view neighbours,
+                             const std::optional<at::Tensor>& bounds_in) {
+  const Neighbours mode = check_chunk_density_args(z_in, chunks, neighbours, bounds_in);
   const auto z = z_in.contiguous();
   const int64_t n = z.size(0), d = z.size(1);
+  const auto bounds = bounds_in.has_value() ? bounds_in->contiguous() : at::Tensor();
+  const int64_t* bp = bounds.defined() ? bounds.const_data_ptr<int64_t>() : nullptr;
+  const int64_t longest = longest_chunk(n, chunks, bp);
   auto out = at::empty({n}, z.options().dtype(accumulation_dtype(z.scalar_type())));
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, z.scalar_type(), "chunk_density_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* zp = z.const_data_ptr<scalar_t>();
     acc_t* op = out.data_ptr<acc_t>();
     if (std::is_same_v<acc_t, float> && dots_in_poly_range(zp, n, d)) {
-      chunk_density_kernel<true>(zp, n, d, chunks, mode, op);
+      chunk_density_kernel<true>(zp, n, d, chunks, bp, longest, mode, op);
     } else {
-      chunk_density_kernel<false>(zp, n, d, chunks, mode, op);
+      chunk_density_kernel<false>(zp, n, d, chunks, bp, longest, mode, op);
     }
   });
   return out;

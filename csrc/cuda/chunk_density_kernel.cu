@@ -52,19 +52,20 @@ __global__ void __launch_bounds__(kMaxThreads)
   if (threadIdx.x % 32 == 0) atomicMax(largest, warp_largest);
 }
 
-// z [n, d] sorted by bucket; density [n]; largest_square_norm [1] the bits written
-// by largest_square_norm_kernel (unused for float64). Block b handles rows
+// z [n, d] sorted by bucket; bounds [chunks + 1] the chunks' first rows, or null
+// for the equal split; density [n]; largest_square_norm [1] the bits written by
+// largest_square_norm_kernel (unused for float64). Block b handles rows
 // [tile * blockDim.x, (tile + 1) * blockDim.x) of chunk b / tiles_per_chunk, with
 // tile = b % tiles_per_chunk.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kMaxThreads)
     chunk_density_kernel(const scalar_t* __restrict__ z, int64_t n, int64_t d, int64_t chunks,
-                         int64_t tiles_per_chunk, Neighbours mode,
-                         const int* __restrict__ largest_square_norm,
+                         const int64_t* __restrict__ bounds, int64_t tiles_per_chunk,
+                         Neighbours mode, const int* __restrict__ largest_square_norm,
                          at::opmath_type<scalar_t>* __restrict__ density) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t c = blockIdx.x / tiles_per_chunk;
-  const int64_t begin = chunk_begin(c, n, chunks), end = chunk_begin(c + 1, n, chunks);
+  const int64_t begin = chunk_start(c, n, chunks, bounds), end = chunk_start(c + 1, n, chunks, bounds);
   const int64_t first = begin + (blockIdx.x % tiles_per_chunk) * blockDim.x;
   if (first >= end) return;  // the chunk is shorter than the longest one (whole block)
   const int64_t i = first + threadIdx.x;
@@ -78,8 +79,8 @@ __global__ void __launch_bounds__(kMaxThreads)
   auto sweep = [&](auto&& add) {
     cuda::sweep_rows<cuda::PairOp::Dot>(own, z, begin, end, d, add);
     for (int q = 0; q < count; ++q) {
-      cuda::sweep_rows<cuda::PairOp::Dot>(own, z, chunk_begin(neighbours[q], n, chunks),
-                                          chunk_begin(neighbours[q] + 1, n, chunks), d, add);
+      cuda::sweep_rows<cuda::PairOp::Dot>(own, z, chunk_start(neighbours[q], n, chunks, bounds),
+                                          chunk_start(neighbours[q] + 1, n, chunks, bounds), d, add);
     }
   };
   bool polynomial = false;
@@ -100,15 +101,21 @@ __global__ void __launch_bounds__(kMaxThreads)
 }
 
 at::Tensor chunk_density_cuda(const at::Tensor& z_in, int64_t chunks,
-                              c10::string_view neighbours) {
-  const Neighbours mode = check_chunk_density_args(z_in, chunks, neighbours);
+                              c10::string_view neighbours,
+                              const std::optional<at::Tensor>& bounds_in) {
+  const Neighbours mode = check_chunk_density_args(z_in, chunks, neighbours, bounds_in);
   const c10::cuda::CUDAGuard guard(z_in.device());
   const auto z = z_in.contiguous();
   const int64_t n = z.size(0), d = z.size(1);
+  // The longest chunk from the host's copy of the bounds; the kernel reads a device copy.
+  const auto host_bounds = bounds_in.has_value() ? bounds_in->contiguous() : at::Tensor();
+  const int64_t max_rows = longest_chunk(
+      n, chunks, host_bounds.defined() ? host_bounds.const_data_ptr<int64_t>() : nullptr);
+  const auto bounds = host_bounds.defined() ? host_bounds.to(z.device(), /*non_blocking=*/false)
+                                            : at::Tensor();
   auto density = at::empty({n}, z.options().dtype(accumulation_dtype(z.scalar_type())));
 
   // Small chunks get small blocks (whole warps) so few threads idle.
-  const int64_t max_rows = cuda::ceil_div(n, chunks);
   const int threads =
       static_cast<int>(std::min<int64_t>(kMaxThreads, cuda::ceil_div(max_rows, 32) * 32));
   const int64_t tiles_per_chunk = cuda::ceil_div(max_rows, threads);
@@ -126,7 +133,8 @@ at::Tensor chunk_density_cuda(const at::Tensor& z_in, int64_t chunks,
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
     chunk_density_kernel<scalar_t><<<static_cast<unsigned int>(blocks), threads, 0, stream>>>(
-        z.const_data_ptr<scalar_t>(), n, d, chunks, tiles_per_chunk, mode,
+        z.const_data_ptr<scalar_t>(), n, d, chunks,
+        bounds.defined() ? bounds.const_data_ptr<int64_t>() : nullptr, tiles_per_chunk, mode,
         largest_square_norm.const_data_ptr<int>(), density.mutable_data_ptr<acc_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });

@@ -60,12 +60,14 @@ def _neighbour_chunks(chunks: int, neighbours: str) -> list[list[int]]:
     return table
 
 
-def chunk_density(z_sorted: torch.Tensor, chunks: int, neighbours: str) -> torch.Tensor:
-    """z_sorted [N, d] -> [N]: Eq. 8 over the own chunk and its neighbour chunk(s)."""
+def chunk_density(z_sorted: torch.Tensor, chunks: int, neighbours: str, bounds: torch.Tensor | None = None) -> torch.Tensor:
+    """z_sorted [N, d] -> [N]: Eq. 8 over the own chunk and its neighbour chunk(s);
+    chunk c is rows [bounds[c], bounds[c + 1]) of bounds [chunks + 1], by default
+    the equal split."""
     n, d = z_sorted.shape
     device = z_sorted.device
     z = z_sorted.to(accumulation_dtype(z_sorted.dtype))
-    begins = torch.arange(chunks + 1, device=device) * n // chunks
+    begins = bounds.to(device) if bounds is not None else torch.arange(chunks + 1, device=device) * n // chunks
     sizes = begins[1:] - begins[:-1]
     rows = int(sizes.max())
     # Chunks padded to `rows` with a zero row (index n), whose weight silu(0) is 0.
