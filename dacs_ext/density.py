@@ -122,16 +122,23 @@ def density(
     else:
         rotation = _check_rotation(rotation, z, 2 * columns, rounds)
 
-    # Level by level: bucket = b_1 * k_2 + b_2, the rows ordered by level 1 first.
-    hashed, start = torch.zeros((), dtype=torch.int64, device=z.device), 0
-    for k in per_level:
-        hashed = hashed * k + backend.lsh_buckets(z, rotation[..., start : start + k // 2])
-        start += k // 2
+    hashed = hash_keys(z, rotation, per_level, backend)
     result = torch.zeros(n, dtype=_checks.accumulation_dtype(z.dtype), device=z.device)
     for r in range(rounds):
         order = backend.bucket_sort(hashed[r], math.prod(per_level))
         result.index_add_(0, order, backend.chunk_density(z[order], buckets, neighbours))
     return result / rounds if rounds > 1 else result
+
+
+def hash_keys(z: torch.Tensor, rotation: torch.Tensor, per_level: tuple[int, ...], backend: ModuleType = ops) -> torch.Tensor:
+    """The sort key of every row per round, int64 [rounds, N] in [0, prod(per_level)):
+    Eq. 6 level by level, key = b_1 * k_2 + b_2, so rows order by level 1 first.
+    z [N, d] unit rows; rotation [rounds, d, sum(k // 2 for k in per_level)]."""
+    hashed, start = torch.zeros((), dtype=torch.int64, device=z.device), 0
+    for k in per_level:
+        hashed = hashed * k + backend.lsh_buckets(z, rotation[..., start : start + k // 2])
+        start += k // 2
+    return hashed
 
 
 def _nearest(z: torch.Tensor, k, queries) -> tuple[torch.Tensor, torch.Tensor]:
