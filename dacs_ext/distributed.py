@@ -18,10 +18,11 @@ the shards concatenated in rank order, exactly. Per stage:
    process computes), and a second all-to-all returns them to the rows' ranks;
 5. natural breaks on the all-gathered densities (one float per row), group sizes
    and quotas as ``dacs_ext.select`` computes them;
-6. k-center greedy per group: each pick is one all-gather of every rank's
-   candidate (its farthest row's distance, global index and features); every rank
-   takes the same best (the largest distance, the lowest global index on ties)
-   and lowers its own rows' distances to it.
+6. k-center greedy per group: an all-gather of every rank's farthest rows
+   (distance, global index, features) and of the distance of its next one; every
+   rank runs the same greedy steps on them (the largest distance, the lowest
+   global index on ties) for as long as no row left behind can be farther, then
+   lowers its own rows' distances by the picks (``_kcenter``).
 
 The labeled rows (in active learning far fewer than the pool) are all-gathered:
 every pool row needs its distance to each of them.
@@ -58,6 +59,7 @@ def select(
     *,
     group: dist.ProcessGroup | None = None,
     generator: torch.Generator | None = None,
+    candidates_per_rank: int = 32,
     return_details: bool = False,
     **changes,
 ):
@@ -78,6 +80,9 @@ def select(
         generator: a CPU generator in the same state on every rank (the rotation,
             and a first center when no rank has labeled rows); None draws a seed on
             rank 0 and shares it.
+        candidates_per_rank: rows each rank sends per k-center exchange; the
+            greedy then takes as many picks as are certain from them (1: one
+            all-gather per pick). The picks do not depend on it.
         return_details: also return a dict of this rank's ``seconds`` (wall time
             on the host), ``bytes_sent`` (payload sent to other ranks) and
             ``collectives`` per stage: prepare, sort, exchange, density, return,
@@ -98,6 +103,7 @@ def select(
     ``init_process_group``), or until the transport sees the peer gone.
     """
     settings = DACSSettings.of(settings, **changes)
+    candidates_per_rank = _checks.integer(candidates_per_rank, "candidates_per_rank", low=1)
     comm = _Comm(group)
     with comm.stage("prepare"):
         x, labeled = _agreed(comm, lambda: _local_input(unlabeled, labeled))
@@ -125,7 +131,9 @@ def select(
                 continue
             members = (local_groups == g).nonzero().squeeze(1)
             known = ([centers] if centers.shape[0] else []) + (picked_rows if settings.share_centers else [])
-            chosen, rows = _kcenter(comm, x[members], torch.cat(known) if known else None, int(quotas[g]), generator)
+            chosen, rows = _kcenter(
+                comm, x[members], torch.cat(known) if known else None, int(quotas[g]), generator, candidates_per_rank
+            )
             picks.append(torch.where(chosen >= 0, members[chosen.clamp(min=0)] if members.numel() else chosen, -1))
             picked_rows.append(rows)
     mine = torch.cat(picks) if picks else torch.empty(0, dtype=torch.int64, device=x.device)
@@ -326,86 +334,107 @@ def _chunk_densities(rows, index, held, own, begins, neighbours) -> tuple[torch.
     return dens[keep], index[order][keep, 1]
 
 
-def _kcenter(comm: _Comm, x: torch.Tensor, centers: torch.Tensor | None, budget: int, generator):
+def _kcenter(comm: _Comm, x: torch.Tensor, centers: torch.Tensor | None, budget: int, generator, candidates: int):
     """``kcenter_greedy`` (cosine, as ``select`` calls it) over one group's rows
     of all ranks: x [n_r, d] this rank's (unit rows, global member indices in rank
     order), centers [C, d] the known centers, the same on every rank, or None.
     Returns the local member index of each pick, -1 where another rank holds it
-    [budget], and the picked rows as ``select`` holds them [budget, d]."""
+    [budget], and the picked rows as ``select`` holds them [budget, d].
+
+    Each exchange all-gathers every rank's ``candidates`` farthest rows and the
+    distance T of its next one (no row it did not send is farther). Every rank
+    then runs the same greedy steps on the candidates alone while the farthest is
+    strictly beyond every rank's T (the first step of an exchange always: the
+    farthest row of all is a candidate), so several picks cost one collective
+    and the picks stay those of the one-pick-per-collective greedy. Distances only
+    decrease, so a row not sent cannot overtake a candidate beyond T."""
     sizes = comm.all_gather_counts(x.shape[0])
     offset, members = int(sizes[: comm.rank].sum()), int(sizes.sum())
-    d = x.shape[1]
     prepared = _checks.unit_rows(x, "unlabeled") if x.shape[0] else x
     chosen = torch.full((budget,), -1, dtype=torch.int64, device=x.device)
-    rows = x.new_empty((budget, d))
-    dist_ = torch.empty(x.shape[0], dtype=_checks.accumulation_dtype(x.dtype), device=x.device)
-
-    def lower(center: torch.Tensor, pick: int) -> None:
-        nonlocal dist_
-        if x.shape[0]:
-            lowered = ops.min_distance(prepared, center[None], "cosine")
-            dist_ = torch.where(lowered < dist_, lowered, dist_)  # as the kernel: a NaN keeps the old
-            if 0 <= pick - offset < x.shape[0]:
-                dist_[pick - offset] = float("-inf")
-
-    start = 0
+    rows = x.new_empty((budget, x.shape[1]))
+    dist_ = torch.full((x.shape[0],), float("inf"), dtype=_checks.accumulation_dtype(x.dtype), device=x.device)
+    step = 0
     if centers is not None:
         if x.shape[0]:
             dist_ = ops.min_distance(prepared, _checks.unit_rows(centers.to(x.dtype), "labeled"), "cosine")
     else:
         first = int(torch.randint(members, (1,), generator=generator, device=generator.device))
-        holder = _candidates(comm, x, prepared, offset, first - offset if 0 <= first - offset < x.shape[0] else None)
-        best = int((holder[:, 1] == first).nonzero()[0])
-        dist_.fill_(float("inf"))
-        _take(holder[best], 0, first, offset, x, chosen, rows, lower)
-        start = 1
-    for step in range(start, budget):
-        candidates = _candidates(comm, x, prepared, offset, _farthest(dist_), dist_)
-        best = _best(candidates)
-        if best is None:
+        mine = torch.tensor([first - offset] if 0 <= first - offset < x.shape[0] else [], dtype=torch.int64, device=x.device)
+        sent = _exchange(comm, x, prepared, offset, dist_, mine, float("-inf"), 1)
+        step = _greedy(sent, 1, 0, chosen, rows, offset, x, prepared, dist_)
+    while step < budget:
+        local, threshold = _farthest(dist_, candidates)
+        sent = _exchange(comm, x, prepared, offset, dist_, local, threshold, candidates)
+        taken = _greedy(sent, budget, step, chosen, rows, offset, x, prepared, dist_)
+        if taken == step:
             raise ValueError(f"kcenter_greedy: budget {budget} exceeds the {step} rows whose min_dist is not -inf")
-        _take(candidates[best], step, int(candidates[best, 1]), offset, x, chosen, rows, lower)
+        step = taken
     return chosen, rows
 
 
-def _candidates(comm, x, prepared, offset, local, dist_=None) -> torch.Tensor:
-    """Every rank's candidate [world, 2 + 2d] in float64 (exact for float32):
-    (distance, global member index, the row as select holds it, the row as
-    kcenter_greedy normalises it); -inf distance where a rank has none."""
+def _farthest(dist_: torch.Tensor, count: int) -> tuple[torch.Tensor, float]:
+    """The local rows [<= count] farthest first (by distance, then the lower
+    index), above -inf, and the largest distance among the rows not in it
+    (-inf when there is none)."""
+    if dist_.numel() <= count:
+        return (dist_ > float("-inf")).nonzero().squeeze(1), float("-inf")
+    cut = float(torch.topk(dist_, count + 1).values[-1])
+    beyond = (dist_ > cut).nonzero().squeeze(1)
+    at_cut = (dist_ == cut).nonzero().squeeze(1)[: count - beyond.numel()] if cut > float("-inf") else beyond[:0]
+    return torch.cat([beyond, at_cut]), cut
+
+
+def _exchange(comm, x, prepared, offset, dist_, local, threshold: float, count: int) -> torch.Tensor:
+    """All-gathers every rank's candidates: [world * count, 3 + 2d] float64 (exact
+    for float32) rows of (distance, global member index, this rank's T, the row as
+    select holds it, the row as kcenter_greedy normalises it); unused slots have
+    distance -inf and index +inf."""
     d = x.shape[1]
-    candidate = torch.full((2 + 2 * d,), float("-inf"), dtype=torch.float64, device=x.device)
-    if local is not None:
-        candidate[0] = float(dist_[local]) if dist_ is not None else 0.0
-        candidate[1] = float(offset + local)
-        candidate[2 : 2 + d] = x[local].double()
-        candidate[2 + d :] = prepared[local].double()
-    return comm.all_gather_candidate(candidate)
+    payload = torch.full((count, 3 + 2 * d), float("-inf"), dtype=torch.float64, device=x.device)
+    payload[:, 1] = float("inf")
+    payload[:, 2] = threshold
+    k = local.numel()
+    if k:
+        payload[:k, 0] = dist_[local].double()
+        payload[:k, 1] = (offset + local).double()
+        payload[:k, 3 : 3 + d] = x[local].double()
+        payload[:k, 3 + d :] = prepared[local].double()
+    return comm.all_gather_candidate(payload.view(-1)).view(comm.world * count, 3 + 2 * d)
 
 
-def _take(candidate, step, pick, offset, x, chosen, rows, lower) -> None:
+def _greedy(sent, budget: int, step: int, chosen, rows, offset, x, prepared, dist_) -> int:
+    """Greedy steps on the exchanged candidates ``sent`` while they are certain
+    (see ``_kcenter``), from pick ``step``; records the picks in chosen / rows,
+    lowers this rank's dist_ by them; returns the next step."""
     d = x.shape[1]
-    rows[step] = candidate[2 : 2 + d].to(x.dtype)
-    if 0 <= pick - offset < x.shape[0]:
-        chosen[step] = pick - offset
-    lower(candidate[2 + d :].to(x.dtype), pick)
-
-
-def _farthest(dist_: torch.Tensor) -> int | None:
-    """The local row with the largest distance, the lowest index on ties; None when
-    none is above -inf."""
-    if dist_.numel() == 0 or not bool(dist_.max() > float("-inf")):
-        return None
-    return int((dist_ == dist_.max()).nonzero()[0])
-
-
-def _best(candidates: torch.Tensor) -> int | None:
-    """The rank whose candidate has the largest distance, the lowest global index
-    on ties; None when every distance is -inf."""
-    values = candidates[:, 0]
-    if not bool(values.max() > float("-inf")):
-        return None
-    tied = (values == values.max()).nonzero().squeeze(1)
-    return int(tied[candidates[tied, 1].argmin()])
+    value, index, bound = sent[:, 0].clone(), sent[:, 1], float(sent[:, 2].max())
+    centers = sent[:, 3 + d :].to(x.dtype)
+    picked = []
+    while step < budget:
+        top = value.max()
+        if not bool(top > float("-inf")) or (picked and not bool(top > bound)):
+            break
+        tied = (value == top).nonzero().squeeze(1)
+        best = int(tied[index[tied].argmin()])
+        pick = int(index[best])
+        rows[step] = sent[best, 3 : 3 + d].to(x.dtype)
+        if 0 <= pick - offset < x.shape[0]:
+            chosen[step] = pick - offset
+        picked.append(best)
+        # The candidates' distances as their own ranks lower them (the same kernel).
+        lowered = ops.min_distance(centers, centers[best : best + 1], "cosine").double()
+        value = torch.where(lowered < value, lowered, value)
+        value[best] = float("-inf")
+        step += 1
+    if picked and x.shape[0]:
+        # min over the picks of each distance equals lowering pick by pick: the
+        # distance is monotone in the dot, and the kernel keeps the largest dot.
+        lowered = ops.min_distance(prepared, centers[picked], "cosine")
+        dist_.copy_(torch.where(lowered < dist_, lowered, dist_))
+        mine = index[picked].long() - offset
+        dist_[mine[(mine >= 0) & (mine < x.shape[0])]] = float("-inf")
+    return step
 
 
 __all__ = ["select", "RankFailedError"]

@@ -484,4 +484,22 @@ MUTATIONS = (
         'math.log(n / previous[op][0]) / math.log(t_ext / previous[op][1])',
         ("tests/test_benchmark_report.py",), "the growth table reports the inverse exponent",
     ),
+    Mutation(
+        "distributed-ties-go-to-the-highest-index", "dacs_ext/distributed.py",
+        "return int(tied[candidates[tied, 1].argmin()])",
+        "return int(tied[candidates[tied, 1].argmax()])",
+        ("tests/test_distributed.py",), "equally far candidates of two ranks: the higher global index wins",
+    ),
+    Mutation(
+        "distributed-sort-ignores-lower-ranks", "dacs_ext/distributed.py",
+        "before = torch.cumsum(total, 0) - total + per_rank[: comm.rank].sum(dim=0) - (torch.cumsum(counts, 0) - counts)",
+        "before = torch.cumsum(total, 0) - total - (torch.cumsum(counts, 0) - counts)",
+        ("tests/test_distributed.py",), "rows of one bucket on different ranks get the same sorted positions",
+    ),
+    Mutation(
+        "distributed-ahead-halo-twice", "dacs_ext/distributed.py",
+        'return [back, *own] + ([ahead] if neighbours == "both" and ahead != back else []), slice(1, 1 + len(own))',
+        'return [back, *own] + ([ahead] if neighbours == "both" else []), slice(1, 1 + len(own))',
+        ("tests/test_distributed.py",), "with one chunk not owned, its rows count twice as back and ahead neighbour",
+    ),
 )

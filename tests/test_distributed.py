@@ -34,9 +34,11 @@ def spawn(worker, world: int, tmp_path, *args) -> None:
             pytest.fail(f"the {world}-rank group did not finish within {DEADLINE} s")
 
 
-def join(rank: int, world: int, store: str, timeout_s: float = 60) -> None:
+def join(rank: int, world: int, store: str, timeout_s: float = 60, backend: str = "gloo") -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f"file://{store}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=timeout_s))
 
 
@@ -50,8 +52,11 @@ def random_case(seed: int, world: int) -> dict:
     pool_cuts = cuts(n)
     if seed % 4 == 1 and world > 1:  # a run of empty shards in the middle
         pool_cuts = [0] + [pool_cuts[1]] * (world - 1) + [n]
+    pool = torch.randn(n, d, generator=g, dtype=torch.float64 if seed % 7 == 3 else torch.float32)
+    if seed % 6 == 5:  # every row twice, far apart: k-center ties across shards
+        pool = torch.cat([pool[: n // 2], pool[: n - n // 2]])
     return dict(
-        pool=torch.randn(n, d, generator=g, dtype=torch.float64 if seed % 7 == 3 else torch.float32),
+        pool=pool,
         labeled=torch.randn(m, d, generator=g),
         pool_cuts=pool_cuts,
         labeled_cuts=cuts(m),
@@ -67,16 +72,21 @@ def random_case(seed: int, world: int) -> dict:
     )
 
 
-def equivalence_worker(rank: int, world: int, store: str, seeds: list[int]) -> None:
-    join(rank, world, store)
+def equivalence_worker(rank: int, world: int, store: str, seeds: list[int], backend: str = "gloo") -> None:
+    join(rank, world, store, backend=backend)
+    device = torch.device("cuda", rank) if backend == "nccl" else torch.device("cpu")
     for seed in seeds:
         case = random_case(seed, world)
         p, q = case["pool_cuts"], case["labeled_cuts"]
-        labeled = case["labeled"].to(case["pool"].dtype)
+        case["pool"] = case["pool"].to(device)
+        labeled = case["labeled"].to(case["pool"])
+        # 1 candidate per rank: one pick per all-gather; more: several when certain.
         mine = distributed.select(case["pool"][p[rank] : p[rank + 1]], labeled[q[rank] : q[rank + 1]],
-                                  case["budget"], generator=torch.Generator().manual_seed(seed), **case["settings"])
+                                  case["budget"], generator=torch.Generator().manual_seed(seed),
+                                  candidates_per_rank=(1, 3, 32)[seed % 3], **case["settings"])
         assert mine.dtype == torch.int64
         everyone = [None] * world
+        assert mine.device == device
         dist.all_gather_object(everyone, (mine + p[rank]).tolist())
         want = dacs_ext.select(case["pool"], labeled if labeled.shape[0] else None, case["budget"],
                                generator=torch.Generator().manual_seed(seed), **case["settings"]).tolist()
@@ -90,6 +100,13 @@ def equivalence_worker(rank: int, world: int, store: str, seeds: list[int]) -> N
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
 def test_picks_equal_single_process_select(tmp_path, world):
     spawn(equivalence_worker, world, tmp_path, list(range(100 * world, 100 * world + 16)))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not (torch.cuda.is_available() and dist.is_nccl_available()), reason="no CUDA device with NCCL")
+def test_nccl_picks_equal_single_process_select(tmp_path):
+    # One GPU: one NCCL rank, CUDA tensors and kernels on both sides.
+    spawn(equivalence_worker, 1, tmp_path, list(range(16)), "nccl")
 
 
 def bad_input_worker(rank: int, world: int, store: str, kind: str, results: str) -> None:
