@@ -486,8 +486,8 @@ MUTATIONS = (
     ),
     Mutation(
         "distributed-ties-go-to-the-highest-index", "dacs_ext/distributed.py",
-        "return int(tied[candidates[tied, 1].argmin()])",
-        "return int(tied[candidates[tied, 1].argmax()])",
+        "best = int(tied[index[tied].argmin()])",
+        "best = int(tied[index[tied].argmax()])",
         ("tests/test_distributed.py",), "equally far candidates of two ranks: the higher global index wins",
     ),
     Mutation(
@@ -501,5 +501,11 @@ MUTATIONS = (
         'return [back, *own] + ([ahead] if neighbours == "both" and ahead != back else []), slice(1, 1 + len(own))',
         'return [back, *own] + ([ahead] if neighbours == "both" else []), slice(1, 1 + len(own))',
         ("tests/test_distributed.py",), "with one chunk not owned, its rows count twice as back and ahead neighbour",
+    ),
+    Mutation(
+        "distributed-batch-ignores-the-bound", "dacs_ext/distributed.py",
+        'if not bool(top > float("-inf")) or (picked and not bool(top > bound)):',
+        'if not bool(top > float("-inf")):',
+        ("tests/test_distributed.py",), "an exchange keeps picking among its candidates after a row left behind may be farther",
     ),
 )
