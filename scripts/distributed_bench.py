@@ -2,7 +2,7 @@
 stage, with the bytes each rank sends, beside dacs_ext.select in one process on
 the same pool.
 
-    python scripts/distributed_bench.py [--rows 4000000] [--world 4] [--threads 1] [--out FILE.md]
+    python scripts/distributed_bench.py [--rows 4000000] [--world 4] [--threads 1] [--candidates 32] [--out FILE.md]
 
 Pool: torch.randn rows, d = 16, float32, chunks of about 1,800 rows (buckets =
 2 round(N / 3,600)); 10,000 labeled rows, budget 1,000; each rank holds N / world
@@ -34,7 +34,7 @@ def pool(rows: int, labeled: int):
     return torch.randn(rows, 16, generator=g), torch.randn(labeled, 16, generator=g)
 
 
-def rank_main(rank: int, world: int, store: str, rows: int, threads: int, results: str) -> None:
+def rank_main(rank: int, world: int, store: str, rows: int, threads: int, candidates: int, results: str) -> None:
     import dacs_ext.distributed as distributed
 
     torch.set_num_threads(threads)
@@ -47,7 +47,7 @@ def rank_main(rank: int, world: int, store: str, rows: int, threads: int, result
     buckets = max(2, round(rows / 3_600) * 2)
     dist.barrier()
     start = time.perf_counter()
-    picks, details = distributed.select(shard, mine_labeled, 1_000, buckets=buckets,
+    picks, details = distributed.select(shard, mine_labeled, 1_000, buckets=buckets, candidates_per_rank=candidates,
                                         generator=torch.Generator().manual_seed(1), return_details=True)
     seconds = time.perf_counter() - start
     torch.save(dict(picks=picks + rows * rank // world, call_seconds=seconds, **details), os.path.join(results, f"rank{rank}.pt"))
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=4_000_000)
     parser.add_argument("--world", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per rank and for the single process")
+    parser.add_argument("--candidates", type=int, default=32, help="candidates_per_rank of the k-center exchanges")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     import dacs_ext
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        mp.start_processes(rank_main, args=(args.world, os.path.join(tmp, "store"), args.rows, args.threads, tmp),
+        mp.start_processes(rank_main, args=(args.world, os.path.join(tmp, "store"), args.rows, args.threads, args.candidates, tmp),
                            nprocs=args.world, join=True, start_method="spawn")
         wall = time.perf_counter() - start
         ranks = [torch.load(os.path.join(tmp, f"rank{r}.pt")) for r in range(args.world)]
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     equal = sorted(got.tolist()) == sorted(want.tolist())
     lines = [
         f"{args.world} gloo ranks on one machine ({os.cpu_count()} cores, {args.threads} torch thread(s) each), torch {torch.__version__}; "
-        f"N = {args.rows:,} rows, d = 16, {buckets} buckets, 10,000 labeled, budget 1,000. "
+        f"N = {args.rows:,} rows, d = 16, {buckets} buckets, 10,000 labeled, budget 1,000, "
+        f"{args.candidates} k-center candidate(s) per rank and exchange. "
         f"Picks equal to one process's: {equal}.",
         "",
         "| stage | seconds (slowest rank) | bytes sent per rank (mean) | collectives per rank |",
