@@ -86,7 +86,9 @@ def select(
         return_details: also return a dict of this rank's ``seconds`` (wall time
             on the host), ``bytes_sent`` (payload sent to other ranks) and
             ``collectives`` per stage: prepare, sort, exchange, density, return,
-            groups, labeled, kcenter.
+            groups, labeled, kcenter; ``groups_used`` (as ``select``'s),
+            ``steps`` [P_r], each local pick's place in the global pick order,
+            and ``ranks``, the group's size.
 
     Returns:
         int64 [P_r] indices into this rank's ``unlabeled`` of the picks that fall
@@ -136,11 +138,50 @@ def select(
             )
             picks.append(torch.where(chosen >= 0, members[chosen.clamp(min=0)] if members.numel() else chosen, -1))
             picked_rows.append(rows)
-    mine = torch.cat(picks) if picks else torch.empty(0, dtype=torch.int64, device=x.device)
-    mine = mine[mine >= 0]
+    everyone = torch.cat(picks) if picks else torch.empty(0, dtype=torch.int64, device=x.device)
+    held = everyone >= 0
     if not return_details:
-        return mine
-    return mine, {"seconds": comm.seconds, "bytes_sent": comm.sent, "collectives": comm.calls}
+        return everyone[held]
+    steps = held.nonzero().squeeze(1)
+    return everyone[held], {"seconds": comm.seconds, "bytes_sent": comm.sent, "collectives": comm.calls,
+                            "groups_used": used, "steps": steps, "ranks": comm.world}
+
+
+def is_active(group: dist.ProcessGroup | None = None) -> bool:
+    """Whether torch.distributed is initialised with more than one rank."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size(group) > 1
+
+
+def select_replicated(
+    unlabeled: torch.Tensor,
+    labeled: torch.Tensor | None,
+    budget: int,
+    settings: DACSSettings | str | None = None,
+    *,
+    group: dist.ProcessGroup | None = None,
+    generator: torch.Generator | None = None,
+    return_details: bool = False,
+    **changes,
+):
+    """``select`` across the ranks when every rank holds the whole pool (a
+    multi-process run whose ranks all embed it): each rank selects on its
+    contiguous share of ``unlabeled`` [N, d] and ``labeled`` [M, d] with
+    ``distributed.select``, and every rank gets the whole pick sequence back,
+    int64 [budget], equal to ``dacs_ext.select`` (with ``return_details``, the
+    details dict of this rank's ``distributed.select``)."""
+    world, rank = dist.get_world_size(group), dist.get_rank(group)
+    share = lambda t: t[t.shape[0] * rank // world : t.shape[0] * (rank + 1) // world]  # noqa: E731
+    offset = unlabeled.shape[0] * rank // world
+    mine, details = select(
+        share(unlabeled), share(labeled) if labeled is not None else None, budget, settings,
+        group=group, generator=generator, return_details=True, **changes,
+    )
+    comm = _Comm(group)
+    comm.device = mine.device
+    pairs = comm.all_gather_rows(torch.stack([details["steps"], mine + offset], dim=1))
+    picks = torch.empty(budget, dtype=torch.int64, device=mine.device)
+    picks[pairs[:, 0]] = pairs[:, 1]
+    return (picks, details) if return_details else picks
 
 
 def _local_input(unlabeled, labeled) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -437,4 +478,4 @@ def _greedy(sent, budget: int, step: int, chosen, rows, offset, x, prepared, dis
     return step
 
 
-__all__ = ["select", "RankFailedError"]
+__all__ = ["select", "select_replicated", "is_active", "RankFailedError"]

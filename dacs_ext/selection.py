@@ -267,7 +267,9 @@ class DACS:
 
     ``DACS(settings, seed=0).select(unlabeled, labeled, budget)`` is
     ``dacs_ext.select`` with these settings (``DACSSettings``; keyword changes
-    such as ``DACS(buckets=50)`` apply on top). Given an ``uncertainty`` [N],
+    such as ``DACS(buckets=50)`` apply on top), run across the ranks
+    (``distributed.select_replicated``) when torch.distributed is initialised
+    with more than one rank. Given an ``uncertainty`` [N],
     ``select`` proposes ``round(settings.expand * budget)`` candidates (capped at
     the pool) and ``expand_and_squeeze`` keeps the ``budget`` most uncertain
     (section 4.3).
@@ -283,11 +285,15 @@ class DACS:
     def select(self, unlabeled, labeled, budget, uncertainty=None, *, generator=None, return_details=False):
         """Indices into ``unlabeled`` [budget]; see ``dacs_ext.select``. ``generator``
         overrides the one seeded at construction for this call."""
+        from . import distributed  # imports this module
+
         generator = generator if generator is not None else self.generator
+        # In a multi-process run every rank holds the pool: they select together.
+        selector = distributed.select_replicated if distributed.is_active() else select
         if uncertainty is None:
-            return select(unlabeled, labeled, budget, self.settings, generator=generator, return_details=return_details)
+            return selector(unlabeled, labeled, budget, self.settings, generator=generator, return_details=return_details)
         proposed = min(unlabeled.shape[0], int(round(self.settings.expand * budget)))
-        out = select(unlabeled, labeled, proposed, self.settings, generator=generator, return_details=return_details)
+        out = selector(unlabeled, labeled, proposed, self.settings, generator=generator, return_details=return_details)
         candidates, details = out if return_details else (out, None)
         chosen = expand_and_squeeze(candidates, uncertainty, budget)
         return (chosen, details) if return_details else chosen

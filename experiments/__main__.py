@@ -12,6 +12,11 @@ Training: --train-momentum 0.9 --train-bf16 --train-channels-last --train-compil
 (one option per field of dacs_ext.al.TrainConfig; unset ones keep the preset's).
 Loop: --loop-initial 500 --loop-budget 100 --loop-measurements 10 (the paper's
 small-budget protocol; fields of dacs_ext.al.LoopConfig, warm start aside).
+
+Across processes: torchrun --nproc-per-node 2 -m experiments run ... runs the
+same trials on every rank (same seeds, so the same models and pool features)
+and DACS selects across the ranks (dacs_ext.distributed.select_replicated, on a
+gloo group); rank 0 writes --out, rank r > 0 writes --out.rank<r>.
 """
 
 from __future__ import annotations
@@ -96,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"summary: {os.path.join(args.out, args.analysis)}.md, .json, .png")
             return 0
         if args.command == "run":
+            rank = join_process_group()
+            if rank:
+                args.out = f"{args.out}.rank{rank}"
             changes = settings_changes(args)
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
@@ -146,6 +154,18 @@ def figure_parsers(analyses) -> None:
             figure.add_argument("--budget", type=int, default=100, help="labels per cycle")
             figure.add_argument("--initial", type=int, default=None, help="initial labels (default: the preset's)")
             figure.add_argument("--measurements", type=int, default=None, help="default: the preset's")
+
+
+def join_process_group() -> int:
+    """Under torchrun (WORLD_SIZE > 1 in the environment) joins the gloo process
+    group (once) and returns this rank; 0 otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank()
 
 
 def run_figure(args: argparse.Namespace) -> str:

@@ -508,4 +508,16 @@ MUTATIONS = (
         'if not bool(top > float("-inf")):',
         ("tests/test_distributed.py",), "an exchange keeps picking among its candidates after a row left behind may be farther",
     ),
+    Mutation(
+        "dacs-strategy-never-distributed", "dacs_ext/selection.py",
+        "selector = distributed.select_replicated if distributed.is_active() else select",
+        "selector = select",
+        ("tests/test_experiments.py",), "a multi-process run selects on every rank alone",
+    ),
+    Mutation(
+        "replicated-picks-out-of-order", "dacs_ext/distributed.py",
+        "picks[pairs[:, 0]] = pairs[:, 1]",
+        "picks[:] = pairs[:, 1]",
+        ("tests/test_experiments.py",), "the ranks' picks are concatenated by rank, not in pick order",
+    ),
 )

@@ -94,6 +94,10 @@ def equivalence_worker(rank: int, world: int, store: str, seeds: list[int], back
             # Each rank's picks: the single-process picks in its shard, in pick order.
             expected = [i for i in want if p[r] <= i < p[r + 1]]
             assert everyone[r] == expected, f"seed {seed}, rank {r}: {everyone[r]} != {expected} (all: {want})"
+        if seed % 4 == 0:  # every rank holds the whole pool: the whole sequence back on each
+            again = distributed.select_replicated(case["pool"], labeled if labeled.shape[0] else None, case["budget"],
+                                                  generator=torch.Generator().manual_seed(seed), **case["settings"])
+            assert again.tolist() == want, f"seed {seed}: replicated {again.tolist()} != {want}"
     dist.destroy_process_group()
 
 

@@ -276,3 +276,38 @@ def test_resume_of_a_run_from_before_a_settings_object_existed(tmp_path, data_di
     (out / "config.json").write_text(json.dumps(config))
     assert main(smoke(out, data_dir, "--methods", "random,learnloss,dacs", "--resume", trials=1)) == 0
     assert main(smoke(out, data_dir, "--methods", "random,learnloss,dacs", "--dacs-levels", "2", "--resume", trials=1)) == 2
+
+
+def torchrun_worker(rank: int, world: int, port: int, argv: list[str], out: str) -> None:
+    # What torchrun gives each process: the rendezvous in the environment, one thread.
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    assert main([*argv, "--out", out]) == 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_two_process_run_selects_across_the_ranks_as_one_process(tmp_path, data_dir):
+    # The smoke preset under two gloo processes (as torchrun starts them) and in
+    # one: DACS then selects across the ranks, and every record is the same.
+    import torch.multiprocessing as mp
+
+    argv = smoke(tmp_path, data_dir, "--methods", "dacs,dacs-recommended,learnloss-dacs", trials=1)
+    argv = argv[: argv.index("--out")] + argv[argv.index("--out") + 2 :]
+    for world, out in ((1, "one"), (2, "two")):
+        mp.start_processes(torchrun_worker, args=(world, free_port(), argv, str(tmp_path / out)), nprocs=world, start_method="spawn")
+    assert (tmp_path / "two.rank1").is_dir()
+    for method in ("dacs", "dacs-recommended", "learnloss-dacs"):
+        one = records_of(str(tmp_path / "one"), method, 0)
+        assert [r["labeled"] for r in one] == [20, 40, 60] and not any("dacs_ranks" in r.get("notes", {}) for r in one)
+        for out in ("two", "two.rank1"):
+            two = records_of(str(tmp_path / out), method, 0)
+            # Every acquisition went across the two ranks; all else is equal.
+            assert [r.get("notes", {}).pop("dacs_ranks", None) for r in two] == [2, 2, None], (method, out)
+            assert [{k: v for k, v in r.items() if v != {}} for r in two] == one, (method, out)

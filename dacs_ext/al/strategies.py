@@ -236,7 +236,9 @@ class DACSStrategy(Strategy):
         norm). Such rows have no direction in DACS's cosine geometry, so DACS
         selects among the other rows, and takes zero rows (at random) only when too
         few others are left; their count is noted in
-        ``pool.notes["dacs_zero_features"]`` rather than the run failing."""
+        ``pool.notes["dacs_zero_features"]`` rather than the run failing. In a
+        multi-process run the ranks select together (``DACS``), noted in
+        ``pool.notes["dacs_ranks"]``."""
         z = pool["aux_features"]
         unlabeled, labeled = pool.unlabeled_indices(), pool.labeled_indices()
         live = z.abs().amax(dim=1) > 0
@@ -251,6 +253,8 @@ class DACSStrategy(Strategy):
             chosen, details = self.dacs.select(z[unlabeled], z[labeled], take, score, generator=pool.generator, return_details=True)
             if details["groups_used"] != self.dacs.settings.groups:
                 pool.notes["dacs_groups_used"] = details["groups_used"]
+            if details.get("ranks", 1) > 1:
+                pool.notes["dacs_ranks"] = details["ranks"]
             picks = unlabeled[chosen]
         if take < budget:
             fill = torch.randperm(dead.numel(), generator=pool.generator)[: budget - take].to(dead.device)
