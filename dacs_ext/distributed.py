@@ -97,7 +97,7 @@ def select(
 
     Raises:
         ValueError / TypeError: bad input on this rank, or ranks that disagree on
-            d, dtype, budget or settings (then on every rank).
+            d, dtype, budget, settings or candidates_per_rank (then on every rank).
         RankFailedError: another rank's input was bad.
 
     A rank that fails later (an error inside a kernel, a lost process) leaves the
@@ -113,7 +113,7 @@ def select(
         sizes = comm.all_gather_counts(x.shape[0])
         starts = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(sizes, 0)])
         offset, n = int(starts[comm.rank]), int(starts[-1])
-        description = (x.shape[1], str(x.dtype), repr(budget), repr(settings))
+        description = (x.shape[1], str(x.dtype), repr(budget), repr(settings), candidates_per_rank)
         _agreed(comm, lambda: _same_everywhere(comm, description, budget, n, settings))
         if generator is None:
             seed = comm.all_gather_counts(int(torch.randint(2**62, (1,))) if comm.rank == 0 else 0)[0]
@@ -196,7 +196,7 @@ def _local_input(unlabeled, labeled) -> tuple[torch.Tensor, torch.Tensor | None]
 
 def _same_everywhere(comm: "_Comm", description: tuple, budget: int, n: int, settings: DACSSettings) -> None:
     everyone = comm.all_gather_object(description)
-    for i, name in enumerate(("feature width d", "dtype", "budget", "settings")):
+    for i, name in enumerate(("feature width d", "dtype", "budget", "settings", "candidates_per_rank")):
         values = [d[i] for d in everyone]
         if len(set(values)) > 1:
             raise ValueError(f"distributed.select: the ranks disagree on the {name}: {values}")
@@ -259,7 +259,7 @@ class _Comm:
     def all_gather_counts(self, count: int) -> torch.Tensor:
         """[world] int64 on the CPU: every rank's ``count``."""
         mine = torch.tensor([count], dtype=torch.int64, device=self.device)
-        return self.all_gather_candidate(mine).view(-1).cpu()
+        return self.all_gather_same_size(mine).view(-1).cpu()
 
     def all_gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Every rank's rows [R_r, ...] concatenated in rank order."""
@@ -267,15 +267,15 @@ class _Comm:
         longest = int(sizes.max())
         padded = rows.new_zeros((longest, *rows.shape[1:]))
         padded[: rows.shape[0]] = rows
-        everyone = self.all_gather_candidate(padded.view(-1)).view(self.world * longest, *rows.shape[1:])
+        everyone = self.all_gather_same_size(padded.view(-1)).view(self.world * longest, *rows.shape[1:])
         keep = torch.cat([torch.arange(r * longest, r * longest + int(s)) for r, s in enumerate(sizes)])
         return everyone[keep.to(rows.device)]
 
-    def all_gather_candidate(self, candidate: torch.Tensor) -> torch.Tensor:
-        """[world, K]: every rank's candidate [K]."""
-        out = candidate.new_empty(self.world * candidate.numel())
-        _all_gather_single(out, candidate, group=self.group)
-        self._count(candidate.numel() * candidate.element_size() * (self.world - 1))
+    def all_gather_same_size(self, tensor: torch.Tensor) -> torch.Tensor:
+        """[world, K]: every rank's tensor, all of K elements."""
+        out = tensor.new_empty(self.world * tensor.numel())
+        _all_gather_single(out, tensor, group=self.group)
+        self._count(tensor.numel() * tensor.element_size() * (self.world - 1))
         return out.view(self.world, -1)
 
     def all_to_all(self, rows: torch.Tensor, destinations: torch.Tensor) -> torch.Tensor:
@@ -347,7 +347,7 @@ def _sorted_positions(comm: _Comm, keys: torch.Tensor, num_keys: int) -> torch.T
     """The position [N_r] of each local row in the stable sort by key of all
     ranks' keys concatenated in rank order."""
     counts = torch.bincount(keys, minlength=num_keys)
-    per_rank = comm.all_gather_candidate(counts)  # [world, num_keys]
+    per_rank = comm.all_gather_same_size(counts)  # [world, num_keys]
     total = per_rank.sum(dim=0)
     before = torch.cumsum(total, 0) - total + per_rank[: comm.rank].sum(dim=0) - (torch.cumsum(counts, 0) - counts)
     order = ops.bucket_sort(keys, num_keys)
@@ -441,7 +441,7 @@ def _exchange(comm, x, prepared, offset, dist_, local, threshold: float, count: 
         payload[:k, 1] = (offset + local).double()
         payload[:k, 3 : 3 + d] = x[local].double()
         payload[:k, 3 + d :] = prepared[local].double()
-    return comm.all_gather_candidate(payload.view(-1)).view(comm.world * count, 3 + 2 * d)
+    return comm.all_gather_same_size(payload.view(-1)).view(comm.world * count, 3 + 2 * d)
 
 
 def _greedy(sent, budget: int, step: int, chosen, rows, offset, x, prepared, dist_) -> int:

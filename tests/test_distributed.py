@@ -122,7 +122,8 @@ def bad_input_worker(rank: int, world: int, store: str, kind: str, results: str)
         pool = pool[:, :5]
     budget = 7 if kind != "budget" or rank != 2 else 8
     try:
-        distributed.select(pool, None, budget, generator=torch.Generator().manual_seed(0))
+        candidates = 4 if kind == "candidates" and rank == 2 else 32
+        distributed.select(pool, None, budget, generator=torch.Generator().manual_seed(0), candidates_per_rank=candidates)
         outcome = "returned"
     except Exception as error:  # noqa: BLE001 - the test records what each rank raised
         outcome = f"{type(error).__name__}: {error}"
@@ -138,6 +139,7 @@ def bad_input_worker(rank: int, world: int, store: str, kind: str, results: str)
                  "ValueError: unlabeled contains NaN", "RankFailedError: distributed.select: rank 1 failed"]),
         ("width", ["ValueError: distributed.select: the ranks disagree on the feature width d: [6, 5, 6]"] * 3),
         ("budget", ["ValueError: distributed.select: the ranks disagree on the budget: ['7', '7', '8']"] * 3),
+        ("candidates", ["ValueError: distributed.select: the ranks disagree on the candidates_per_rank: [32, 32, 4]"] * 3),
     ],
 )
 def test_bad_input_on_one_rank_raises_on_every_rank(tmp_path, kind, expected):
