@@ -520,4 +520,10 @@ MUTATIONS = (
         "picks[:] = pairs[:, 1]",
         ("tests/test_experiments.py",), "the ranks' picks are concatenated by rank, not in pick order",
     ),
+    Mutation(
+        "finished-records-yield-to-a-checkpoint", "dacs_ext/al/loop.py",
+        '        if len(done) == loop.measurements and "initial" in done[0]:\n            return done\n    if path and os.path.exists(path):',
+        '        if len(done) == loop.measurements and "initial" in done[0] and not os.path.exists(path):\n            return done\n    if path and os.path.exists(path):',
+        (LOOP,), "a stale checkpoint beside finished records rewrites them",
+    ),
 )

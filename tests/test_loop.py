@@ -234,3 +234,18 @@ def test_a_finished_trial_without_its_checkpoint_is_not_run_again(tmp_path, monk
     os.remove(tmp_path / CHECKPOINT)  # as in a committed result
     monkeypatch.setattr(dacs_ext.al.loop, "train_model", lambda *args, **kwargs: pytest.fail("trained again"))
     assert _trial(str(tmp_path)) == read_jsonl(str(tmp_path / CYCLES)) and without_times(whole) == without_times(_trial(str(tmp_path)))
+
+
+def test_a_stale_checkpoint_never_rewrites_finished_records(tmp_path, monkeypatch):
+    # A finished trial's records (say, committed from another machine) beside a
+    # checkpoint from an earlier execution: resuming returns the records and
+    # leaves the file byte for byte.
+    _trial(str(tmp_path / "earlier"))
+    _trial(str(tmp_path))
+    stale = torch.load(str(tmp_path / "earlier" / CHECKPOINT), weights_only=True)
+    stale["records"][1]["train_seconds"] += 100.0  # what another execution would differ in
+    torch.save(stale, str(tmp_path / CHECKPOINT))
+    before = (tmp_path / CYCLES).read_bytes()
+    monkeypatch.setattr(dacs_ext.al.loop, "train_model", lambda *args, **kwargs: pytest.fail("trained again"))
+    assert _trial(str(tmp_path)) == read_jsonl(str(tmp_path / CYCLES))
+    assert (tmp_path / CYCLES).read_bytes() == before

@@ -214,18 +214,20 @@ def run_trial(
 
     records, order, model_state = [], initial_labels(n, loop.initial, seed), None
     path = os.path.join(directory, CHECKPOINT) if directory else None
+    if directory and os.path.exists(os.path.join(directory, CYCLES)):
+        # A finished trial is done, whatever checkpoint lies beside its records
+        # (results are kept, and committed, without one; a stale one from an
+        # earlier execution must not rewrite them). An unfinished one resumes
+        # from its checkpoint, or starts over without one.
+        done = read_jsonl(os.path.join(directory, CYCLES))
+        if len(done) == loop.measurements and "initial" in done[0]:
+            return done
     if path and os.path.exists(path):
         state = torch.load(path, weights_only=True)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise RuntimeError(f"{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
         records, order, model_state = state["records"], state["labeled"], state["model_state"]
         atomic_write_jsonl(records, os.path.join(directory, CYCLES))  # in case the kill fell between the two writes
-    elif directory and os.path.exists(os.path.join(directory, CYCLES)):
-        # A finished trial whose checkpoint is gone (results are kept, and
-        # committed, without them) is done; an unfinished one starts over.
-        done = read_jsonl(os.path.join(directory, CYCLES))
-        if len(done) == loop.measurements and "initial" in done[0]:
-            return done
 
     bar = tqdm(total=loop.measurements, initial=len(records), desc=description or strategy.name, disable=not progress)
     for cycle in range(len(records), loop.measurements):
