@@ -40,7 +40,7 @@ import torch.distributed as dist
 
 from . import _checks, ops
 from .density import hash_keys, level_buckets, random_rotation
-from .selection import DACSSettings, _grouped, split_budget
+from .selection import DACSSettings, _grouped, split_budget, unit_inputs
 
 
 # torch 2.13 deprecates all_gather_into_tensor for all_gather_single; older torch lacks the latter.
@@ -185,13 +185,8 @@ def select_replicated(
 
 
 def _local_input(unlabeled, labeled) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """This rank's rows as ``select`` prepares them: unit rows in the accumulation dtype."""
-    x = _checks.features(unlabeled, "unlabeled", min_rows=0, finite=False)
-    if labeled is not None:
-        labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
-        labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
-    x = _checks.unit_rows(x, "unlabeled") if x.shape[0] else x.to(_checks.accumulation_dtype(x.dtype))
-    return x, labeled
+    """This rank's rows as ``select`` prepares them (its shard may be empty)."""
+    return unit_inputs(_checks.features(unlabeled, "unlabeled", min_rows=0, finite=False), labeled)
 
 
 def _same_everywhere(comm: "_Comm", description: tuple, budget: int, n: int, settings: DACSSettings) -> None:

@@ -178,10 +178,7 @@ def select(
     x = _checks.features(unlabeled, "unlabeled", finite=False)
     n = x.shape[0]
     budget = _checks.integer(budget, "budget", low=0, high=n)
-    if labeled is not None:
-        labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
-        labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
-    x = _checks.unit_rows(x, "unlabeled")
+    x, labeled = unit_inputs(x, labeled)
     timings["prepare"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -214,6 +211,17 @@ def select(
     if not return_details:
         return result
     return result, {"density": dens, "groups": group_ids, "quotas": quotas, "groups_used": used, "seconds": timings}
+
+
+def unit_inputs(x: torch.Tensor, labeled: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The rows ``select`` works on: x [N, d] (already checked, N may be 0) and
+    labeled [M, d] (checked here) as unit rows in the accumulation dtype;
+    labeled None when absent or empty."""
+    if labeled is not None:
+        labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
+        labeled = _checks.unit_rows(labeled, "labeled") if labeled.shape[0] else None
+    x = _checks.unit_rows(x, "unlabeled") if x.shape[0] else x.to(_checks.accumulation_dtype(x.dtype))
+    return x, labeled
 
 
 def _grouped(dens: torch.Tensor, groups: int, backend: ModuleType) -> tuple[torch.Tensor, int]:
