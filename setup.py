@@ -33,21 +33,22 @@ def want_cuda():
     return True, f"torch CUDA {torch.version.cuda}, toolkit at {CUDA_HOME}"
 
 
-def write_build_info(with_cuda):
+def write_build_info(with_cuda, march):
     # Read at import to refuse a library built against another torch.
     with open(os.path.join(ROOT, "dacs_ext", "_build_info.py"), "w") as f:
         f.write(
             "# Written by setup.py at build time.\n"
             f"TORCH_VERSION = {torch.__version__!r}\n"
             f"WITH_CUDA = {with_cuda!r}\n"
+            f"MARCH = {march!r}\n"
         )
 
 
 with_cuda, reason = want_cuda()
-print(f"dacs_ext: building {'CPU and CUDA' if with_cuda else 'CPU-only'} kernels ({reason})")
-write_build_info(with_cuda)
-
 march = os.environ.get("DACS_EXT_MARCH", "native")
+print(f"dacs_ext: building {'CPU and CUDA' if with_cuda else 'CPU-only'} kernels ({reason}), -march={march or 'default'}")
+write_build_info(with_cuda, march)
+
 cxx_flags = ["-O3", "-std=c++20", "-fopenmp"] + ([f"-march={march}"] if march else [])
 nvcc_flags = [
     "-O3",

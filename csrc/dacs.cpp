@@ -4,6 +4,8 @@
 
 #include <torch/library.h>
 
+#include <string>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -25,6 +27,52 @@ Metric parse_metric(c10::string_view metric) {
 
 at::ScalarType accumulation_dtype(at::ScalarType dtype) {
   return dtype == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// The vector extensions the CPU kernels were compiled with (their -march): two
+// builds of the same source round differently, so results name it
+// (dacs_ext.machine).
+std::string cpu_isa() {
+  std::string isa;
+  const auto add = [&isa](const char* name) {
+    if (!isa.empty()) isa += ' ';
+    isa += name;
+  };
+#if defined(__x86_64__)
+  add("x86-64");
+#elif defined(__aarch64__)
+  add("aarch64");
+#else
+  add("unknown-arch");
+#endif
+#ifdef __AVX2__
+  add("AVX2");
+#endif
+#ifdef __FMA__
+  add("FMA");
+#endif
+#ifdef __AVX512F__
+  add("AVX-512F");
+#endif
+#ifdef __AVX512BW__
+  add("AVX-512BW");
+#endif
+#ifdef __AVX512VL__
+  add("AVX-512VL");
+#endif
+#ifdef __AVX512BF16__
+  add("AVX-512BF16");
+#endif
+#ifdef __AVX512FP16__
+  add("AVX-512FP16");
+#endif
+#ifdef __AMX_TILE__
+  add("AMX-TILE");
+#endif
+#ifdef __ARM_NEON
+  add("NEON");
+#endif
+  return isa;
 }
 
 }  // namespace dacs
@@ -58,4 +106,6 @@ TORCH_LIBRARY(dacs, m) {
   // in values' dtype: the minimum, the largest value of each group but the last,
   // the maximum (jenkspy.jenks_breaks).
   m.def("natural_breaks(Tensor values, int classes) -> Tensor", {at::Tag::cudagraph_unsafe});
+  // The instruction sets the CPU kernels were compiled for, e.g. "x86-64 AVX2 FMA".
+  m.def("cpu_isa() -> str", &dacs::cpu_isa);
 }

@@ -128,7 +128,8 @@ def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
         )
     env = config.get("environment", {})
     if env:
-        lines += ["", f"Machine: {env.get('device')}, torch {env.get('torch')}, {env.get('threads')} thread(s)."]
+        kernels = f", dacs_ext kernels built for {env['kernels']}" if env.get("kernels") else ""
+        lines += ["", f"Machine: {env.get('device')}, torch {env.get('torch')}, {env.get('threads')} thread(s){kernels}."]
     return "\n".join(lines) + "\n"
 
 

@@ -7,11 +7,11 @@ import dataclasses
 import functools
 import json
 import os
-import platform
 
 import torch
 
 import dacs_ext
+from dacs_ext import machine
 from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig, make_strategy, run_trial
 from dacs_ext.al.files import atomic_write_json
 
@@ -108,21 +108,11 @@ def settings_of(config: dict) -> dict:
     return {name: SETTINGS[name](**values) for name, values in config["settings"].items()}
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} vCPU"
-    except OSError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} vCPU"
-
-
 def environment(device: torch.device) -> dict:
     return dict(
         torch=torch.__version__, dacs_ext=dacs_ext.__version__, threads=torch.get_num_threads(),
-        device=torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        device=torch.cuda.get_device_name(device) if device.type == "cuda" else machine.cpu_model(),
+        kernels=machine.kernel_isa(), cpu_paths=machine.torch_paths(),
     )
 
 
