@@ -3,10 +3,18 @@ GPU is present, on CUDA. Without a GPU the CUDA cases are skipped; with a GPU
 but a library built without its CUDA kernels they fail, so that a CPU-only
 build cannot pass for a tested CUDA path."""
 
+import os
+
 import pytest
 import torch
 
 import dacs_ext
+import margins
+
+# scripts/margins.py's "no-onednn" path: convolutions without oneDNN, a third
+# rounding of the same networks.
+if os.environ.get("DACS_TEST_ONEDNN") == "0":
+    torch.backends.mkldnn.enabled = False
 
 CUDA_DEVICE = torch.cuda.is_available()
 MISSING_CUDA_KERNELS = (
@@ -28,3 +36,22 @@ def device(request):
 def gen():
     """A fresh, seeded CPU generator for each test."""
     return torch.Generator().manual_seed(20261125)
+
+
+def pytest_generate_tests(metafunc):
+    # A test that trains takes `training_seed`: one seed by default, the seeds of
+    # DACS_TEST_SEEDS when measuring margins (scripts/margins.py).
+    if "training_seed" in metafunc.fixturenames:
+        metafunc.parametrize("training_seed", margins.seeds(), ids=lambda s: f"seed{s}")
+
+
+@pytest.fixture
+def margin(request):
+    """Threshold checks that record how far they were from failing (tests/margins.py)."""
+    return margins.Margin(request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _record_tolerances(request, monkeypatch):
+    if os.environ.get(margins.FILE_VARIABLE):
+        monkeypatch.setattr(torch.testing, "assert_close", margins.recording_assert_close(torch.testing.assert_close, request.node.nodeid))

@@ -1,12 +1,14 @@
 """Input builders and tolerances shared by the tests."""
 
 import gzip
+import math
 import os
 import struct
 
 import numpy as np
 import torch
 
+import margins
 from dacs_ext.al import AuxModel
 from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC
 from experiments.rmnist import mlp
@@ -47,11 +49,15 @@ def replay_greedy(x, min_dist, picks, metric, tol):
     rounding may come in either order)."""
     x = x.double()
     dist = min_dist.double().clone()
+    worst = 0.0
     for pick in picks.tolist():
         assert float(dist[pick]) >= float(dist.max()) - tol, f"pick {pick} is not a farthest remaining row"
+        short = float(dist.max()) - float(dist[pick])
+        worst = max(worst, short / tol) if math.isfinite(short) else worst  # infinite: no center yet
         dist[pick] = float("-inf")
         d = (1 - x @ x[pick]).clamp(min=0) if metric == "cosine" else (x - x[pick]).norm(dim=1)
         dist = torch.minimum(dist, d)
+    margins.record_share(worst)
 
 
 def idx_bytes(array, magic):

@@ -38,6 +38,25 @@ ABLATION = "tests/test_ablation.py"
 FIGURES = "tests/test_figures.py"
 KNN = "tests/test_knn.py"
 
+# One bug, met by each test whose verdict rests on a training run: every row
+# trains on its neighbour's label, so nothing generalises. Each of these tests
+# must catch it on its own, on either CPU family (tests/MARGINS.md).
+LEARNED = (
+    ("training", "tests/test_training.py", "the blob classifier"),
+    ("resnet", "tests/test_cifar10.py", "the CIFAR ResNet"),
+    ("nce", "tests/test_nce.py", "the softmax and prototype classifiers"),
+    ("regression", "tests/test_davis.py", "the DeepDTA regression"),
+    ("readme", "tests/test_readme.py", "the README's active-learning example"),
+)
+LABELS_MISALIGNED = tuple(
+    Mutation(
+        f"labels-misaligned-{name}", "dacs_ext/al/training.py",
+        "main = model.classifier.loss(out.logits, y[batch])", "main = model.classifier.loss(out.logits, y[batch.roll(1)])",
+        (test,), f"every row trains on its neighbour's label, and {what} still passes",
+    )
+    for name, test, what in LEARNED
+)
+
 MUTATIONS = (
     # The fourteen bugs that the review of issue 8 found the suite missed.
     Mutation(
@@ -525,5 +544,22 @@ MUTATIONS = (
         '        if len(done) == loop.measurements and "initial" in done[0]:\n            return done\n    if path and os.path.exists(path):',
         '        if len(done) == loop.measurements and "initial" in done[0] and not os.path.exists(path):\n            return done\n    if path and os.path.exists(path):',
         (LOOP,), "a stale checkpoint beside finished records rewrites them",
+    ),
+    *LABELS_MISALIGNED,
+    Mutation(
+        "learnloss-module-sees-other-rows-losses", "dacs_ext/al/training.py",
+        "loss = loss + head.loss(out.extras[name], per_sample, y[batch])",
+        "loss = loss + head.loss(out.extras[name], per_sample.roll(1), y[batch])",
+        (LEARNLOSS,), "the loss-prediction module learns each row's neighbour's loss, so it ranks nothing",
+    ),
+    Mutation(
+        "machine-isa-unread", "dacs_ext/machine.py",
+        "return torch.ops.dacs.cpu_isa()", 'return "x86-64"',
+        ("tests/test_machine.py",), "the kernels' instruction set is not read from the library",
+    ),
+    Mutation(
+        "machine-path-variables-unnamed", "dacs_ext/machine.py",
+        'chosen = [f"{name}={os.environ[name]}" for name in _TORCH_PATH_VARIABLES if name in os.environ]', "chosen = []",
+        ("tests/test_machine.py",), "a variable that moved torch's vector paths goes unnamed",
     ),
 )

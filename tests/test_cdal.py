@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import dacs_ext
+import margins
 import oracle
 from dacs_ext.al import CDAL, PoolState
 
@@ -52,11 +53,16 @@ def assert_farthest_first(unlabeled, labeled, picks, tol):
     for c in labeled.double():
         nearest = torch.minimum(nearest, oracle.distances(x, c, "symmetric_kl"))
     assert torch.unique(picks).numel() == picks.numel()
+    worst = 0.0
     for step, pick in enumerate(picks.tolist()):
         if step or labeled.shape[0]:  # with no labeled rows the first pick is drawn at random
-            assert float(nearest[pick]) >= float(nearest.max()) - tol * max(1.0, float(nearest.max())), pick
+            allowed = tol * max(1.0, float(nearest.max()))
+            assert float(nearest[pick]) >= float(nearest.max()) - allowed, pick
+            short = float(nearest.max()) - float(nearest[pick])
+            worst = max(worst, short / allowed) if math.isfinite(short) else worst
         nearest = torch.minimum(nearest, oracle.distances(x, x[pick], "symmetric_kl"))
         nearest[pick] = float("-inf")
+    margins.record_share(worst)
 
 
 def test_cdal_kcenter_in_float32_picks_farthest_rows(device, gen):

@@ -210,14 +210,18 @@ def test_the_input_module_normalises_and_augments_only_in_training(gen):
     assert not torch.equal(first, layer.eval()(images))
 
 
-def test_resnet_learns_a_synthetic_image_problem(tmp_path):
-    cifar10.write_synthetic(str(tmp_path), per_batch=200, test=400, seed=2)
+@pytest.mark.learned
+def test_resnet_learns_a_synthetic_image_problem(tmp_path, training_seed, margin):
+    # Chance is 0.1. Over data and training seeds 0-5, on both CPU families' paths,
+    # the trained accuracy was 0.915-1.0 (tests/MARGINS.md).
+    cifar10.write_synthetic(str(tmp_path), per_batch=200, test=400, seed=2 + training_seed)
     data = cifar10.load_cifar10(str(tmp_path))
-    torch.manual_seed(0)
+    torch.manual_seed(training_seed)
     model = AuxModel(cifar10.ResNet18(8, prepare=cifar10.CifarInput()), 64, 10)
-    config = TrainConfig(epochs=6, batch_size=50, lr=0.05, momentum=0.9, lr_drop_epoch=5, aux_stop_epoch=4)
-    train_model(model, data.train_images, data.train_labels, config, torch.Generator().manual_seed(0))
-    assert evaluate(model, data.test_images, data.test_labels)["accuracy"] > 0.9
+    margin.below("untrained accuracy", evaluate(model, data.test_images, data.test_labels)["accuracy"], 0.2)
+    config = TrainConfig(epochs=10, batch_size=50, lr=0.02, momentum=0.9, lr_drop_epoch=6, aux_stop_epoch=6)
+    train_model(model, data.train_images, data.train_labels, config, torch.Generator().manual_seed(training_seed))
+    margin.above("test accuracy", evaluate(model, data.test_images, data.test_labels)["accuracy"], 0.8)
 
 
 def test_channels_last_trains_like_the_default_layout(tmp_path):
@@ -236,7 +240,7 @@ def test_channels_last_trains_like_the_default_layout(tmp_path):
     weight = lambda model: model.backbone.stem[0].weight  # noqa: E731
     assert weight(models[1]).is_contiguous(memory_format=torch.channels_last)
     assert not weight(models[0]).is_contiguous(memory_format=torch.channels_last)
-    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    torch.testing.assert_close(torch.tensor(losses[0], dtype=torch.float64), torch.tensor(losses[1], dtype=torch.float64), rtol=1e-5, atol=0)
     # The step itself agrees up to the rounding of a reduction over 100 x 32 x 32 positions.
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-2)
@@ -251,7 +255,7 @@ def test_compiled_training_matches_eager(gen):
         model = AuxModel(torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU()), 8, 3, aux_dim=4)
         config = TrainConfig(epochs=2, batch_size=32, lr=0.05, lr_drop_epoch=2, aux_stop_epoch=1, compile=compiled)
         losses.append(train_model(model, x, y, config, torch.Generator().manual_seed(0)))
-    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    torch.testing.assert_close(torch.tensor(losses[0], dtype=torch.float64), torch.tensor(losses[1], dtype=torch.float64), rtol=1e-4, atol=0)
 
 
 def test_training_options_check_their_values():

@@ -234,8 +234,9 @@ def test_regression_strategies_pick_valid_indices(folder, method):
         assert r["mse"] > 0 and 0 <= r["ci"] <= 1 and "accuracy" not in r
 
 
+@pytest.mark.learned
 @pytest.mark.parametrize("bf16", [False, True])
-def test_regression_training_lowers_the_test_error(folder, bf16, monkeypatch):
+def test_regression_training_lowers_the_test_error(folder, bf16, monkeypatch, training_seed, margin):
     pool_x, pool_y, test_x, test_y, inputs = davis.load(folder, davis.PRESETS["smoke"])
     autocast = []
     real = torch.autocast
@@ -245,20 +246,23 @@ def test_regression_training_lowers_the_test_error(folder, bf16, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(torch, "autocast", watched)
+    trial = lambda: run_trial(  # noqa: E731
+        make_strategy("random"), lambda: davis.make_model(davis.PRESETS["smoke"], **inputs), pool_x, pool_y, test_x, test_y,
+        LoopConfig(60, 60, 2),
+        TrainConfig(optimizer="adam", lr=0.003, epochs=30, batch_size=16, weight_decay=0.0, lr_drop_epoch=30, aux_stop_epoch=20, bf16=bf16),
+        seed=training_seed,
+    )
     try:
-        records = run_trial(
-            make_strategy("random"), lambda: davis.make_model(davis.PRESETS["smoke"], **inputs), pool_x, pool_y, test_x, test_y,
-            LoopConfig(60, 60, 2),
-            TrainConfig(optimizer="adam", lr=0.003, epochs=30, batch_size=16, weight_decay=0.0, lr_drop_epoch=30, aux_stop_epoch=20, bf16=bf16),
-            seed=0,
-        )
+        records = trial()
     except UnreliableBF16Error as error:
-        # This machine's bf16 kernels miscompute the smoke DeepDTA (seen on an
-        # Intel Xeon with AMX, torch 2.11: test MSE 54 after bf16 training);
-        # refusing it is right, and tests/test_training.py checks the refusal.
-        pytest.skip(str(error))
+        # oneDNN's bf16 Conv1d on Intel AMX CPUs miscomputes the smoke DeepDTA
+        # (70% off float32, torch 2.11-2.13; tests/test_training.py checks the
+        # refusal). The workaround the refusal names must then train.
+        assert bf16 and "torch.backends.mkldnn.enabled = False" in str(error), error
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+        records = trial()
     variance = float(((test_y - pool_y.mean()) ** 2).mean())
-    assert records[-1]["mse"] < 0.8 * variance, (records[-1]["mse"], variance)
+    margin.below("test MSE / variance", records[-1]["mse"] / variance, 0.8)
     assert autocast and all(a == bf16 for a in autocast)  # every training step, and only under bf16
 
 

@@ -58,12 +58,15 @@ def test_the_module_stops_training_the_backbone_at_the_stop_epoch(gen, epoch, re
     assert bool(model.heads["predicted_loss"].out.weight.grad.abs().sum() > 0)
 
 
-def test_the_module_learns_to_rank_the_loss(gen):
+@pytest.mark.learned
+def test_the_module_learns_to_rank_the_loss(training_seed, margin):
     # Overlapping blobs (rows near a boundary have a high loss) with 10% of the
     # labels flipped at random (a loss no model can foresee). After training, on
-    # fresh rows, the predicted loss ranks the true loss (Spearman 0.74-0.84 over
-    # five data seeds when written).
-    torch.manual_seed(0)
+    # fresh rows, the predicted loss ranks the true loss (Spearman 0.79-0.83 over
+    # training seeds 0-7 on both CPU families' paths, tests/MARGINS.md; at lr 0.05
+    # the module's training is unstable, 0.35-0.84).
+    gen = torch.Generator().manual_seed(20261125 + training_seed)
+    torch.manual_seed(training_seed)
     model = AuxModel(mlp(12, (64, 32)), 32, 4, aux_dim=8)
     for head in LearnLoss().heads(model.tap_channels):
         model.add_head(head)
@@ -74,15 +77,15 @@ def test_the_module_learns_to_rank_the_loss(gen):
         return x, torch.where(flip, torch.randint(0, 4, (n,), generator=gen), y)
 
     x, y = noisy(2000)
-    train_model(model, x, y, TrainConfig(epochs=30, batch_size=64, lr=0.05, momentum=0.9, lr_drop_epoch=25, aux_stop_epoch=20),
-                torch.Generator().manual_seed(0))
+    train_model(model, x, y, TrainConfig(epochs=30, batch_size=64, lr=0.02, momentum=0.9, lr_drop_epoch=25, aux_stop_epoch=20),
+                torch.Generator().manual_seed(training_seed))
     test_x, test_y = noisy(1000)
     model.eval()
     with torch.no_grad():
         out = model(test_x)
     true_loss = torch.nn.functional.cross_entropy(out.logits, test_y, reduction="none")
     rho = spearman(out.extras["predicted_loss"].double(), true_loss.double())
-    assert rho > 0.5, rho
+    margin.above("Spearman(predicted, true loss)", rho, 0.5)
 
 
 def pool_with_losses(gen, n=300, labeled=40):

@@ -76,22 +76,27 @@ def test_vanishing_features_keep_a_bounded_gradient(gen):
         assert float(features.grad.abs().max()) < 10.0, (scale, features.grad.abs().max())
 
 
-def test_the_prototype_classifier_learns_as_well_as_softmax(gen):
+@pytest.mark.learned
+def test_the_prototype_classifier_learns_as_well_as_softmax(training_seed, margin):
     # Overlapping blobs, so that accuracy is below 1 and the comparison means something.
+    # The prototypes start nearly parallel and take longer to separate than a softmax
+    # layer: after 10 epochs NCE trailed by up to 0.026 (1 seed of 8); after 20, by
+    # at most 0.002 (tests/MARGINS.md). 5,000 test rows keep the difference's
+    # sampling error near 0.002.
+    gen = torch.Generator().manual_seed(20261125 + training_seed)
     x, y = blobs(1000, gen=gen, spread=1.6)
-    test_x, test_y = blobs(1000, gen=gen, spread=1.6)
-    config = TrainConfig(epochs=10, batch_size=64, lr=0.05, momentum=0.9, lr_drop_epoch=8, aux_stop_epoch=6)
+    test_x, test_y = blobs(5000, gen=gen, spread=1.6)
+    config = TrainConfig(epochs=20, batch_size=64, lr=0.05, momentum=0.9, lr_drop_epoch=16, aux_stop_epoch=12)
     accuracy = {}
     for name in ("softmax", "nce"):
-        torch.manual_seed(0)
+        torch.manual_seed(training_seed)
         model = small_model()
         if name == "nce":
             model.set_classifier(NCEClassifier(model.feature_dim, model.num_classes))
-        train_model(model, x, y, config, torch.Generator().manual_seed(1))
+        train_model(model, x, y, config, torch.Generator().manual_seed(1 + training_seed))
         accuracy[name] = evaluate(model, test_x, test_y)["accuracy"]
-    print(accuracy)
-    assert accuracy["softmax"] > 0.8, accuracy
-    assert accuracy["nce"] >= accuracy["softmax"] - 0.03, accuracy
+    margin.above("softmax accuracy", accuracy["softmax"], 0.8)
+    margin.above("nce - softmax accuracy", accuracy["nce"] - accuracy["softmax"], -0.03)
 
 
 def test_the_loop_trains_nce_methods_with_the_prototype_classifier(gen):

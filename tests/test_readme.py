@@ -3,6 +3,8 @@
 import os
 import re
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -17,7 +19,8 @@ def test_readme_example_runs():
     assert namespace["dens"].shape == (180_000,)
 
 
-def test_readme_active_learning_example_runs(capsys):
+@pytest.mark.learned
+def test_readme_active_learning_example_runs(capsys, margin):
     text = open(os.path.join(ROOT, "README.md")).read()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) >= 2, "README.md has no active-learning example"
@@ -26,4 +29,4 @@ def test_readme_active_learning_example_runs(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["random", "coreset", "dacs", "least-confident"]
     assert [r["labeled"] for r in namespace["records"]] == [40, 80, 120]
-    assert namespace["records"][-1]["accuracy"] > 0.8  # separable blobs
+    margin.above("accuracy", namespace["records"][-1]["accuracy"], 0.8, why="separable blobs; chance is 0.25")
