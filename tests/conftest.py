@@ -15,6 +15,8 @@ import margins
 # rounding of the same networks.
 if os.environ.get("DACS_TEST_ONEDNN") == "0":
     torch.backends.mkldnn.enabled = False
+if os.environ.get(margins.FILE_VARIABLE):
+    torch.testing.assert_close = margins.recording_assert_close(torch.testing.assert_close)
 
 CUDA_DEVICE = torch.cuda.is_available()
 MISSING_CUDA_KERNELS = (
@@ -46,12 +48,6 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture
-def margin(request):
+def margin():
     """Threshold checks that record how far they were from failing (tests/margins.py)."""
-    return margins.Margin(request.node.nodeid)
-
-
-@pytest.fixture(autouse=True)
-def _record_tolerances(request, monkeypatch):
-    if os.environ.get(margins.FILE_VARIABLE):
-        monkeypatch.setattr(torch.testing, "assert_close", margins.recording_assert_close(torch.testing.assert_close, request.node.nodeid))
+    return margins.Margin()

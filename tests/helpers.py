@@ -51,8 +51,8 @@ def replay_greedy(x, min_dist, picks, metric, tol):
     dist = min_dist.double().clone()
     worst = 0.0
     for pick in picks.tolist():
-        assert float(dist[pick]) >= float(dist.max()) - tol, f"pick {pick} is not a farthest remaining row"
         short = float(dist.max()) - float(dist[pick])
+        assert not short > tol, f"pick {pick} is not a farthest remaining row"
         worst = max(worst, short / tol) if math.isfinite(short) else worst  # infinite: no center yet
         dist[pick] = float("-inf")
         d = (1 - x @ x[pick]).clamp(min=0) if metric == "cosine" else (x - x[pick]).norm(dim=1)

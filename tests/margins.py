@@ -34,18 +34,17 @@ def seeds() -> list[int]:
     return values
 
 
-def record(entry: dict) -> None:
+def record(kind: str, **entry) -> None:
+    """Appends a measurement of the running test to ``DACS_MARGINS_FILE``, if set."""
     path = os.environ.get(FILE_VARIABLE)
     if path:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]  # "<nodeid> (call)"
         with open(path, "a") as f:
-            f.write(json.dumps(entry) + "\n")
+            f.write(json.dumps(dict(kind=kind, test=test, **entry)) + "\n")
 
 
 class Margin:
-    """The threshold checks of one test: each asserts, and records its margin."""
-
-    def __init__(self, test: str):
-        self.test = test
+    """The threshold checks of a test: each asserts, and records its margin."""
 
     def above(self, name: str, value: float, bound: float, *, why: str = "") -> None:
         """Asserts ``value > bound``; the margin is ``value - bound``."""
@@ -57,14 +56,13 @@ class Margin:
 
     def _check(self, name, value, bound, relation, why):
         margin = value - bound if relation == ">" else bound - value
-        record(dict(kind="threshold", test=self.test, name=name, value=value, bound=bound, relation=relation, margin=margin))
+        record("threshold", name=name, value=value, bound=bound, relation=relation, margin=margin)
         assert margin > 0, f"{name} = {value:.6g}, expected {relation} {bound:.6g}" + (f" ({why})" if why else "")
 
 
 def record_share(share: float) -> None:
     """Records what share of its tolerance a hand-written check used (1 = failing)."""
-    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
-    record(dict(kind="tolerance", test=test, ratio=float(share)))
+    record("tolerance", ratio=float(share))
 
 
 def tolerance_ratio(actual, expected, rtol, atol) -> float:
@@ -84,15 +82,14 @@ def tolerance_ratio(actual, expected, rtol, atol) -> float:
     return float(ratio.max())
 
 
-def recording_assert_close(real, test: str):
+def recording_assert_close(real):
     """``torch.testing.assert_close`` that first records the share of its
     tolerance each call used (only when both tolerances are given)."""
 
     def assert_close(actual, expected, *args, **kwargs):
         rtol, atol = kwargs.get("rtol"), kwargs.get("atol")
         if rtol is not None and atol is not None and isinstance(actual, torch.Tensor) and isinstance(expected, torch.Tensor):
-            record(dict(kind="tolerance", test=test, ratio=tolerance_ratio(actual, expected, rtol, atol), rtol=rtol, atol=atol,
-                        dtype=str(expected.dtype)))
+            record_share(tolerance_ratio(actual, expected, rtol, atol))
         return real(actual, expected, *args, **kwargs)
 
     return assert_close

@@ -56,9 +56,10 @@ def assert_farthest_first(unlabeled, labeled, picks, tol):
     worst = 0.0
     for step, pick in enumerate(picks.tolist()):
         if step or labeled.shape[0]:  # with no labeled rows the first pick is drawn at random
-            allowed = tol * max(1.0, float(nearest.max()))
-            assert float(nearest[pick]) >= float(nearest.max()) - allowed, pick
-            short = float(nearest.max()) - float(nearest[pick])
+            top = float(nearest.max())
+            allowed = tol * max(1.0, top)
+            short = top - float(nearest[pick])
+            assert not short > allowed, pick
             worst = max(worst, short / allowed) if math.isfinite(short) else worst
         nearest = torch.minimum(nearest, oracle.distances(x, x[pick], "symmetric_kl"))
         nearest[pick] = float("-inf")
