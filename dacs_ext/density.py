@@ -68,8 +68,9 @@ def density(
     generator: torch.Generator | None = None,
     normalized: bool = False,
     levels: int = 1,
+    return_keys: bool = False,
     backend: ModuleType = ops,
-) -> torch.Tensor:
+):
     """Local density of every sample by LSH chunks (paper Eq. 6-8); higher is denser.
 
     The rows are hashed into ``buckets`` buckets by a random rotation
@@ -97,11 +98,15 @@ def density(
             order is then cut into ``buckets`` chunks as before. For large
             ``buckets``: the flat hash grows as N * buckets, that is N^2 at a
             fixed chunk size.
+        return_keys: also return the hash keys, int64 [rounds, N] in
+            ``[0, num_keys)``, and ``num_keys`` (``buckets`` for the flat hash,
+            k * k for two levels): what ``dacs_ext.health`` reads.
         backend: the op implementation (``dacs_ext.ops`` or
             ``dacs_ext.reference.ops``); the rest of the pipeline is shared.
 
     Returns:
-        [N] densities, float64 for float64 input and float32 otherwise.
+        [N] densities, float64 for float64 input and float32 otherwise; with
+        ``return_keys``, ``(densities, keys, num_keys)``.
     """
     z = _checks.features(z, "z", min_rows=2, finite=normalized)
     n = z.shape[0]
@@ -127,7 +132,8 @@ def density(
     for r in range(rounds):
         order = backend.bucket_sort(hashed[r], math.prod(per_level))
         result.index_add_(0, order, backend.chunk_density(z[order], buckets, neighbours))
-    return result / rounds if rounds > 1 else result
+    result = result / rounds if rounds > 1 else result
+    return (result, hashed, math.prod(per_level)) if return_keys else result
 
 
 def hash_keys(z: torch.Tensor, rotation: torch.Tensor, per_level: tuple[int, ...], backend: ModuleType = ops) -> torch.Tensor:

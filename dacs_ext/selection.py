@@ -14,6 +14,7 @@ import torch
 from . import _checks, ops
 from .density import density as _density
 from .groups import density_groups
+from .health import feature_health
 from .kcenter import kcenter_greedy
 from .settings import Settings
 
@@ -164,9 +165,16 @@ def select(
             failing the acquisition. ``expand`` is not used here (see ``DACS``).
         generator: source of the LSH rotation and of any random first center.
         return_details: also return a dict with ``density`` [N], ``groups`` [N],
-            ``quotas`` [G], ``groups_used`` (G, below ``groups`` after a fallback)
-            and ``seconds`` per stage.
+            ``quotas`` [G], ``groups_used`` (G, below ``groups`` after a fallback),
+            ``health`` (``dacs_ext.health.feature_health``'s figures and
+            ``groups_used``) and ``seconds`` per stage.
         backend: ``dacs_ext.ops`` or ``dacs_ext.reference.ops``.
+
+    Warns:
+        RuntimeWarning when the features are degenerate (``dacs_ext.health``: one
+        hash bucket holding over half the rows, over half the pool at cosine
+        distance 0 from a labeled or picked row, or an effective rank below 1.5),
+        naming each; the selection is still returned.
 
     Returns:
         int64 [budget] distinct indices into ``unlabeled`` (group by group, in
@@ -182,9 +190,9 @@ def select(
     timings["prepare"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    dens = _density(
+    dens, keys, num_keys = _density(
         x, settings.buckets, rounds=settings.rounds, neighbours=settings.neighbours, generator=generator,
-        normalized=True, levels=settings.levels, backend=backend,
+        normalized=True, levels=settings.levels, return_keys=True, backend=backend,
     )
     timings["density"] = time.perf_counter() - start
 
@@ -208,9 +216,17 @@ def select(
         picks.append(members[chosen])
     result = torch.cat(picks) if picks else torch.empty(0, dtype=torch.int64, device=x.device)
     timings["kcenter"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    health = feature_health(x, labeled, result, keys, num_keys, backend=backend)
+    health["groups_used"] = used
+    if health["degenerate"]:
+        warnings.warn(f"select: degenerate features: {'; '.join(health['degenerate'])}", RuntimeWarning, stacklevel=2)
+    timings["health"] = time.perf_counter() - start
     if not return_details:
         return result
-    return result, {"density": dens, "groups": group_ids, "quotas": quotas, "groups_used": used, "seconds": timings}
+    details = {"density": dens, "groups": group_ids, "quotas": quotas, "groups_used": used, "health": health, "seconds": timings}
+    return result, details
 
 
 def unit_inputs(x: torch.Tensor, labeled: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -37,6 +37,7 @@ CIFAR = "tests/test_cifar10.py"
 ABLATION = "tests/test_ablation.py"
 FIGURES = "tests/test_figures.py"
 KNN = "tests/test_knn.py"
+HEALTH = "tests/test_health.py"
 
 # One bug, met by each test whose verdict rests on a training run: every row
 # trains on its neighbour's label, so nothing generalises. Each of these tests
@@ -192,9 +193,9 @@ MUTATIONS = (
         (SELECTION,), "an acquisition with fewer distinct densities than groups kills the run",
     ),
     Mutation(
-        "strategy-drops-fallback-note", "dacs_ext/al/strategies.py",
-        '            pool.notes["dacs_groups_used"] = details["groups_used"]\n', "            pass\n",
-        (AL,), "a fallback to fewer density groups is not noted",
+        "strategy-drops-health-note", "dacs_ext/al/strategies.py",
+        '                pool.notes["dacs_health"] = details["health"]\n', "                pass\n",
+        (AL,), "the features' health (and a fallback to fewer density groups) is not noted",
     ),
     Mutation(
         "loop-drops-notes", "dacs_ext/al/loop.py",
@@ -561,5 +562,21 @@ MUTATIONS = (
         "machine-path-variables-unnamed", "dacs_ext/machine.py",
         'chosen = [f"{name}={os.environ[name]}" for name in _TORCH_PATH_VARIABLES if name in os.environ]', "chosen = []",
         ("tests/test_machine.py",), "a variable that moved torch's vector paths goes unnamed",
+    ),
+    # Issue 23.
+    Mutation(
+        "degenerate-features-unwarned", "dacs_ext/selection.py",
+        '    if health["degenerate"]:\n        warnings.warn(', '    if False:\n        warnings.warn(',
+        (HEALTH,), "select takes collapsed features without a word",
+    ),
+    Mutation(
+        "health-rank-not-exponentiated", "dacs_ext/health.py",
+        "return float(torch.exp(-(p * p.log()).sum()))", "return float(-(p * p.log()).sum())",
+        (HEALTH,), "the effective rank is the entropy itself (0 for rank 1)",
+    ),
+    Mutation(
+        "health-counts-picked-rows-at-distance-zero", "dacs_ext/health.py",
+        "    left = ~torch.isin(rows, picked)\n", "    left = torch.ones_like(rows, dtype=torch.bool)\n",
+        (HEALTH,), "the picked rows, at distance 0 from themselves, count as coinciding rows",
     ),
 )

@@ -68,6 +68,18 @@ def hash_levels(buckets: int, levels: int) -> list[int]:
     return [k, k]
 
 
+def hash_buckets(z: torch.Tensor, r: torch.Tensor, per_level: list[int]) -> list[int]:
+    """Each unit row's bucket under one round's rotation r [d, sum(k // 2)]:
+    argmax of [zR, -zR] per level, b1 * k2 + b2 across two levels."""
+    bucket, first = [0] * z.shape[0], 0
+    for count in per_level:
+        projection = z @ r[:, first : first + count // 2]
+        level = torch.cat([projection, -projection], dim=1).argmax(dim=1).tolist()
+        bucket = [b * count + c for b, c in zip(bucket, level)]
+        first += count // 2
+    return bucket
+
+
 def density(z, buckets, *, rounds=1, neighbours="back", rotation=None, generator=None, levels=1) -> torch.Tensor:
     """[N] densities of the rows of z [N, d]; with two levels a row's bucket is
     b1 * k + b2, b1 from the first k/2 rotation columns, b2 from the next k/2."""
@@ -79,12 +91,7 @@ def density(z, buckets, *, rounds=1, neighbours="back", rotation=None, generator
     r = r.to("cpu", torch.float64).reshape(rounds, d, width)
     total = torch.zeros(n, dtype=torch.float64)
     for k in range(rounds):
-        bucket, first = [0] * n, 0
-        for count in per_level:
-            projection = z @ r[k][:, first : first + count // 2]
-            level = torch.cat([projection, -projection], dim=1).argmax(dim=1).tolist()
-            bucket = [b * count + c for b, c in zip(bucket, level)]
-            first += count // 2
+        bucket = hash_buckets(z, r[k], per_level)
         order = sorted(range(n), key=lambda i: (bucket[i], i))
         bounds = [c * n // buckets for c in range(buckets + 1)]
         chunk = [order[bounds[c] : bounds[c + 1]] for c in range(buckets)]

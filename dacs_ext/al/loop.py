@@ -201,8 +201,8 @@ def run_trial(
         ``final_loss``, ``acquired`` (the pool indices this cycle's acquisition
         picked, in pick order; empty for the last), ``initial`` (the first
         cycle's labeled pool indices, in the first record only), and ``notes``
-        when the strategy left any in ``PoolState.notes`` (e.g.
-        ``dacs_groups_used`` after a fallback to fewer density groups). So the
+        when the strategy left any in ``PoolState.notes`` (e.g. DACS's
+        ``dacs_health``: its features' health figures). So the
         records alone tell what was labeled when: ``labeled_order(records)``.
     """
     n = pool_x.shape[0]

@@ -229,7 +229,11 @@ class DACSStrategy(Strategy):
 
     def acquire(self, pool: PoolState, budget: int, uncertainty: torch.Tensor | None = None) -> torch.Tensor:
         """``select``, optionally squeezed by ``uncertainty`` [N] over the whole pool.
-        A fallback to fewer density groups is noted in ``pool.notes["dacs_groups_used"]``.
+        The features' health (``dacs_ext.health``: occupied hash buckets, the
+        largest bucket's share, the share at distance 0, the effective rank,
+        ``groups_used`` and ``degenerate``, the sentences of a degenerate-features
+        warning) is noted in ``pool.notes["dacs_health"]``, for every acquisition
+        of a single-process run.
 
         A model can map samples to all-zero auxiliary features (every backbone unit
         dead for them; seen under NCE-Net, whose classifier ignores the features'
@@ -251,8 +255,8 @@ class DACSStrategy(Strategy):
         if take:
             score = uncertainty[unlabeled] if uncertainty is not None else None
             chosen, details = self.dacs.select(z[unlabeled], z[labeled], take, score, generator=pool.generator, return_details=True)
-            if details["groups_used"] != self.dacs.settings.groups:
-                pool.notes["dacs_groups_used"] = details["groups_used"]
+            if "health" in details:
+                pool.notes["dacs_health"] = details["health"]
             if details.get("ranks", 1) > 1:
                 pool.notes["dacs_ranks"] = details["ranks"]
             picks = unlabeled[chosen]

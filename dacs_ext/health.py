@@ -1,0 +1,128 @@
+"""Is a feature matrix fit for density-aware selection? Figures that expose
+collapsed features, which DACS would otherwise select from silently.
+
+DACS reads geometry: a hash of directions (Eq. 6), densities from dot products
+(Eq. 8) and cosine distances (Algorithm 1). When a model maps every row to about
+one direction, the hash puts the rows in one bucket, the densities are equal up
+to rounding, the distances clamp to 0 and k-center takes the lowest indices: the
+selection is then the pool's order, with a plausible-looking result.
+``dacs_ext.select`` computes these figures on every call, returns them with
+``return_details=True`` and warns (``RuntimeWarning``) when one crosses its
+threshold.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import torch
+
+from . import ops
+
+SAMPLE_ROWS = 2048
+"""Rows (evenly spaced, no random draw) on which the effective rank and the
+zero-distance share are measured: a fixed cost whatever the pool size."""
+
+ZERO_DISTANCE = 1e-5
+"""A cosine distance at or below this counts as 0: an angle under 0.26 degrees,
+about 10x the rounding of a float32 dot product of 16 unit components."""
+
+LARGEST_BUCKET_LIMIT = 0.5
+"""Degenerate when one hash bucket holds more than this share of the rows and
+more than 4 times its even share (so a hash of 2-8 buckets never counts). The
+largest of 100 buckets holds about 5% of isotropic 16-d rows."""
+
+ZERO_DISTANCE_LIMIT = 0.5
+"""Degenerate when more than this share of the pool rows lies at distance 0
+from a labeled or picked row: k-center could not tell them apart."""
+
+EFFECTIVE_RANK_LIMIT = 1.5
+"""Degenerate when the features' effective rank is below this: they span about
+one direction (a rank-1 matrix has 1.0)."""
+
+
+def sample_rows(n: int, rows: int = SAMPLE_ROWS) -> torch.Tensor:
+    """int64 [min(n, rows)] evenly spaced row indices in [0, n)."""
+    if n <= rows:
+        return torch.arange(n)
+    return torch.linspace(0, n - 1, rows, dtype=torch.float64).round().to(torch.int64)
+
+
+def effective_rank(x: torch.Tensor) -> float:
+    """exp of the entropy of the normalised singular values of x [S, d] (Roy and
+    Vetterli, 2007): 1.0 for rank 1, d for d equal singular values; not centred,
+    so unit rows around one direction score about 1. 0.0 for an all-zero x."""
+    s = torch.linalg.svdvals(x.double())
+    if float(s.sum()) == 0:
+        return 0.0
+    p = s / s.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def bucket_figures(keys: torch.Tensor, num_keys: int) -> tuple[int, float]:
+    """(occupied buckets, largest bucket's share of the rows) of the hash keys
+    int64 [rounds, N] in [0, num_keys); over several rounds, the worst round
+    (fewest occupied, largest share)."""
+    occupied, largest = num_keys, 0.0
+    for round_keys in keys:
+        counts = torch.bincount(round_keys, minlength=num_keys)
+        occupied = min(occupied, int((counts > 0).sum()))
+        largest = max(largest, float(counts.max()) / max(round_keys.numel(), 1))
+    return occupied, largest
+
+
+def feature_health(
+    x: torch.Tensor,
+    labeled: torch.Tensor | None,
+    picked: torch.Tensor,
+    keys: torch.Tensor,
+    num_keys: int,
+    *,
+    backend: ModuleType = ops,
+) -> dict:
+    """The health figures of one selection.
+
+    Args:
+        x: [N, d] unit rows of the pool the selection read (N >= 1).
+        labeled: [M, d] unit rows of the labeled set, or None.
+        picked: int64 [B] the rows of x the selection picked.
+        keys: int64 [rounds, N] the LSH keys the density hashed x with.
+        num_keys: the number of distinct keys (the buckets of the hash).
+        backend: ``dacs_ext.ops`` or ``dacs_ext.reference.ops``.
+
+    Returns:
+        ``buckets`` (num_keys), ``occupied_buckets``, ``largest_bucket_share``,
+        ``zero_distance_share`` (of the sampled rows left unpicked, those whose
+        nearest labeled or picked row is within ``ZERO_DISTANCE``; None when
+        there are neither or no row is left), ``effective_rank`` (of the sampled
+        rows), ``sampled_rows``, and ``degenerate``: a list of
+        sentences, one per figure past its limit (empty when healthy).
+    """
+    occupied, largest = bucket_figures(keys, num_keys)
+    rows = sample_rows(x.shape[0]).to(x.device)
+    sample = x[rows]
+    centers = torch.cat(([labeled] if labeled is not None else []) + [x[picked]])
+    left = ~torch.isin(rows, picked)
+    zero_share = None
+    if centers.shape[0] and bool(left.any()):
+        nearest = backend.min_distance(sample[left], centers.to(x.dtype), "cosine")
+        zero_share = float((nearest <= ZERO_DISTANCE).double().mean())
+    rank = effective_rank(sample)
+    degenerate = []
+    if largest > max(LARGEST_BUCKET_LIMIT, 4 / num_keys):
+        degenerate.append(
+            f"one hash bucket holds {largest:.0%} of the rows ({occupied} of {num_keys} buckets occupied): the densities and "
+            f"chunks follow the pool's order"
+        )
+    if zero_share is not None and zero_share > ZERO_DISTANCE_LIMIT:
+        degenerate.append(
+            f"{zero_share:.0%} of the pool rows lie at cosine distance 0 from a labeled or picked row: k-center cannot tell "
+            f"them apart and takes the lowest indices"
+        )
+    if rank < EFFECTIVE_RANK_LIMIT:
+        degenerate.append(f"the features' effective rank is {rank:.2f} of {x.shape[1]}: they span about one direction")
+    return dict(
+        buckets=num_keys, occupied_buckets=occupied, largest_bucket_share=largest, zero_distance_share=zero_share,
+        effective_rank=rank, sampled_rows=int(sample.shape[0]), degenerate=degenerate,
+    )
