@@ -40,6 +40,7 @@ import torch.distributed as dist
 
 from . import _checks, ops
 from .density import hash_keys, level_buckets, random_rotation
+from .health import feature_health, warn_if_degenerate
 from .selection import DACSSettings, _grouped, split_budget, unit_inputs
 
 
@@ -119,7 +120,7 @@ def select(
             seed = comm.all_gather_counts(int(torch.randint(2**62, (1,))) if comm.rank == 0 else 0)[0]
             generator = torch.Generator().manual_seed(int(seed))
 
-    dens = _density(comm, x, starts, settings, generator)
+    dens, keys = _density(comm, x, starts, settings, generator)
     with comm.stage("groups"):
         group_ids, used = _grouped(comm.all_gather_rows(dens), settings.groups, ops)
         quotas = split_budget(torch.bincount(group_ids, minlength=used).cpu(), budget, settings.temperature)
@@ -144,7 +145,7 @@ def select(
         return everyone[held]
     steps = held.nonzero().squeeze(1)
     return everyone[held], {"seconds": comm.seconds, "bytes_sent": comm.sent, "collectives": comm.calls,
-                            "groups_used": used, "steps": steps, "ranks": comm.world}
+                            "groups_used": used, "steps": steps, "ranks": comm.world, "keys": keys}
 
 
 def is_active(group: dist.ProcessGroup | None = None) -> bool:
@@ -168,7 +169,8 @@ def select_replicated(
     contiguous share of ``unlabeled`` [N, d] and ``labeled`` [M, d] with
     ``distributed.select``, and every rank gets the whole pick sequence back,
     int64 [budget], equal to ``dacs_ext.select`` (with ``return_details``, the
-    details dict of this rank's ``distributed.select``)."""
+    details dict of this rank's ``distributed.select`` and ``health``, as
+    ``select``'s, with its warning)."""
     world, rank = dist.get_world_size(group), dist.get_rank(group)
     share = lambda t: t[t.shape[0] * rank // world : t.shape[0] * (rank + 1) // world]  # noqa: E731
     offset = unlabeled.shape[0] * rank // world
@@ -181,6 +183,13 @@ def select_replicated(
     pairs = comm.all_gather_rows(torch.stack([details["steps"], mine + offset], dim=1))
     picks = torch.empty(budget, dtype=torch.int64, device=mine.device)
     picks[pairs[:, 0]] = pairs[:, 1]
+    # Every rank holds the pool: each measures the health ``select`` would.
+    x, centers = unit_inputs(unlabeled, labeled)
+    chosen = DACSSettings.of(settings, **changes)
+    num_keys = math.prod(level_buckets(chosen.buckets, chosen.levels))
+    health = feature_health(x, centers, picks, details.pop("keys"), num_keys, chosen.buckets)
+    details["health"] = dict(health, groups_used=details["groups_used"])
+    warn_if_degenerate(details["health"])
     return (picks, details) if return_details else picks
 
 
@@ -290,7 +299,8 @@ class _Comm:
 
 def _density(comm: _Comm, x: torch.Tensor, starts: torch.Tensor, settings: DACSSettings, generator) -> torch.Tensor:
     """``dacs_ext.density`` of this rank's unit rows x [N_r, d] (global rows
-    starts[rank]..; starts [world + 1]), computed across the ranks; [N_r]."""
+    starts[rank]..; starts [world + 1]), computed across the ranks: [N_r], and
+    every rank's hash keys, int64 [rounds, N] in global row order."""
     n, offset, device = int(starts[-1]), int(starts[comm.rank]), x.device
     chunks, rounds, neighbours = settings.buckets, settings.rounds, settings.neighbours
     per_level = level_buckets(chunks, settings.levels)
@@ -298,6 +308,7 @@ def _density(comm: _Comm, x: torch.Tensor, starts: torch.Tensor, settings: DACSS
     with comm.stage("hash"):
         rotation = random_rotation(x.shape[1], 2 * columns, rounds, generator=generator, dtype=x.dtype, device=device)
         keys = hash_keys(x, rotation, per_level, ops)
+        every_key = comm.all_gather_rows(keys.T.contiguous()).T  # [rounds, N], for the health figures
     begins = torch.arange(chunks + 1, dtype=torch.int64) * n // chunks
     owner = (torch.searchsorted(torch.arange(comm.world + 1) * chunks // comm.world, torch.arange(chunks), right=True) - 1).to(device)
     held, own = _held_chunks(owner.cpu(), comm.rank, chunks, neighbours)
@@ -323,7 +334,7 @@ def _density(comm: _Comm, x: torch.Tensor, starts: torch.Tensor, settings: DACSS
             home_rank = torch.searchsorted(starts[1:].to(device), home, right=True)
             back, back_index = comm.all_to_all(dens, home_rank), comm.all_to_all(home, home_rank)
             result.index_add_(0, back_index - offset, back)
-    return result / rounds if rounds > 1 else result
+    return (result / rounds if rounds > 1 else result), every_key
 
 
 def _held_chunks(owner: torch.Tensor, rank: int, chunks: int, neighbours: str) -> tuple[list[int], slice]:

@@ -13,6 +13,7 @@ threshold.
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 
 import torch
@@ -72,12 +73,26 @@ def bucket_figures(keys: torch.Tensor, num_keys: int) -> tuple[int, float]:
     return occupied, largest
 
 
+def chunks_picked(keys: torch.Tensor, num_keys: int, chunks: int, picked: torch.Tensor, backend: ModuleType = ops) -> int:
+    """How many of the ``chunks`` equal chunks of the first round's bucket order
+    (rows stably sorted by key, as ``density`` cuts them) hold a picked row.
+    keys int64 [rounds, N] in [0, num_keys); picked int64 [B] row indices."""
+    n = keys.shape[1]
+    order = backend.bucket_sort(keys[0], num_keys)
+    position = torch.empty_like(order)
+    position[order] = torch.arange(n, device=order.device)
+    bounds = torch.arange(chunks + 1, device=order.device) * n // chunks
+    chunk = torch.searchsorted(bounds, position[picked], right=True) - 1
+    return int(chunk.unique().numel())
+
+
 def feature_health(
     x: torch.Tensor,
     labeled: torch.Tensor | None,
     picked: torch.Tensor,
     keys: torch.Tensor,
     num_keys: int,
+    chunks: int,
     *,
     backend: ModuleType = ops,
 ) -> dict:
@@ -89,6 +104,7 @@ def feature_health(
         picked: int64 [B] the rows of x the selection picked.
         keys: int64 [rounds, N] the LSH keys the density hashed x with.
         num_keys: the number of distinct keys (the buckets of the hash).
+        chunks: the chunks the density cut the bucket order into.
         backend: ``dacs_ext.ops`` or ``dacs_ext.reference.ops``.
 
     Returns:
@@ -96,7 +112,8 @@ def feature_health(
         ``zero_distance_share`` (of the sampled rows left unpicked, those whose
         nearest labeled or picked row is within ``ZERO_DISTANCE``; None when
         there are neither or no row is left), ``effective_rank`` (of the sampled
-        rows), ``sampled_rows``, and ``degenerate``: a list of
+        rows), ``sampled_rows``, ``chunks_picked`` (of ``chunks``: how widely the
+        picks spread over the density's chunks; ``chunks_picked``) and ``degenerate``: a list of
         sentences, one per figure past its limit (empty when healthy).
     """
     occupied, largest = bucket_figures(keys, num_keys)
@@ -124,5 +141,12 @@ def feature_health(
         degenerate.append(f"the features' effective rank is {rank:.2f} of {x.shape[1]}: they span about one direction")
     return dict(
         buckets=num_keys, occupied_buckets=occupied, largest_bucket_share=largest, zero_distance_share=zero_share,
-        effective_rank=rank, sampled_rows=int(sample.shape[0]), degenerate=degenerate,
+        effective_rank=rank, sampled_rows=int(sample.shape[0]), chunks_picked=chunks_picked(keys, num_keys, chunks, picked, backend), chunks=chunks,
+        degenerate=degenerate,
     )
+
+
+def warn_if_degenerate(health: dict, stacklevel: int = 3) -> None:
+    """The ``RuntimeWarning`` of ``select`` when ``health["degenerate"]`` names anything."""
+    if health["degenerate"]:
+        warnings.warn(f"select: degenerate features: {'; '.join(health['degenerate'])}", RuntimeWarning, stacklevel=stacklevel)

@@ -21,13 +21,23 @@ class NormalizedHead(nn.Module):
             ``scale * cos(z16, w_c)``; ``"regression"``: a linear layer on z16.
         scale: the cosine classifier's scale; learnable from 10.0 when None,
             fixed when a number.
+        center: batch-normalise the projection (``BatchNorm1d(dim,
+            affine=False)``: centred, unit variance per unit, running statistics
+            in eval mode) before normalising it. Backbone features after a ReLU
+            share one large mean direction, so ``W^T z`` of every row points about
+            the same way; a classification loss spreads the rows apart, a scalar
+            regression loss does not (Davis: effective rank 1.0 of 16, every row
+            in one LSH bucket; README, "The regression auxiliary head").
 
     ``forward(features [B, in_features])`` returns ``(prediction [B,
     out_features], z16 [B, dim])``; z16 rows have unit L2 norm and are what DACS
     selects on.
     """
 
-    def __init__(self, in_features: int, out_features: int, dim: int = 16, *, task: str = "classification", scale: float | None = None) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, dim: int = 16, *, task: str = "classification", scale: float | None = None,
+        center: bool = False,
+    ) -> None:
         super().__init__()
         if task not in ("classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
@@ -36,6 +46,7 @@ class NormalizedHead(nn.Module):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.task = task
         self.project = nn.Linear(in_features, dim, bias=False)
+        self.center = nn.BatchNorm1d(dim, affine=False) if center else None
         if task == "classification":
             self.weight = nn.Parameter(torch.empty(out_features, dim))
             nn.init.normal_(self.weight)
@@ -47,7 +58,8 @@ class NormalizedHead(nn.Module):
             self.predict = nn.Linear(dim, out_features)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = F.normalize(self.project(features), dim=1)
+        projected = self.project(features)
+        z = F.normalize(self.center(projected) if self.center is not None else projected, dim=1)
         if self.task == "classification":
             return self.scale * (z @ F.normalize(self.weight, dim=1).T), z
         return self.predict(z), z

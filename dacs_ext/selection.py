@@ -14,7 +14,7 @@ import torch
 from . import _checks, ops
 from .density import density as _density
 from .groups import density_groups
-from .health import feature_health
+from .health import feature_health, warn_if_degenerate
 from .kcenter import kcenter_greedy
 from .settings import Settings
 
@@ -218,10 +218,9 @@ def select(
     timings["kcenter"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    health = feature_health(x, labeled, result, keys, num_keys, backend=backend)
+    health = feature_health(x, labeled, result, keys, num_keys, settings.buckets, backend=backend)
     health["groups_used"] = used
-    if health["degenerate"]:
-        warnings.warn(f"select: degenerate features: {'; '.join(health['degenerate'])}", RuntimeWarning, stacklevel=2)
+    warn_if_degenerate(health)
     timings["health"] = time.perf_counter() - start
     if not return_details:
         return result

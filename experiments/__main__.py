@@ -30,6 +30,7 @@ from dacs_ext.al import SETTINGS, STRATEGIES, LoopConfig, TrainConfig
 
 from . import ablation as ablation_module
 from . import figures
+from .davis import AFFINITIES
 from .layout import TABLE
 from .report import plot_path, report
 from .runner import RunError, run
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         help="start every cycle from a fresh initialisation (by default each cycle keeps training the previous cycle's model, as the paper does)",
     )
     start.add_argument("--aux-dim", type=int, default=None, help="width of the auxiliary features DACS reads (default: the preset's, 16)")
+    start.add_argument(
+        "--affinity", choices=AFFINITIES, default=None,
+        help="davis: how the folder's values become targets: pkd = -log10(Kd / 1e9), Kd in nM (the default); none = as they are",
+    )
     start.add_argument("--no-progress", action="store_true")
     groups = {name: (cls, f"{name} settings", f"fields of {cls.__name__}; unset ones keep the preset's (the defaults)") for name, cls in SETTINGS.items()}
     groups[TRAINING] = (TrainConfig, "training", "fields of dacs_ext.al.TrainConfig; unset ones keep the preset's")
@@ -108,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             run(
                 args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
                 preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), loop=changes.pop(LOOP, None), aux_dim=args.aux_dim, device=args.device,
+                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), loop=changes.pop(LOOP, None), aux_dim=args.aux_dim, affinity=args.affinity, device=args.device,
                 progress=not args.no_progress,
             )
         print(report(args.out))

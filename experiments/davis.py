@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
+from dacs_ext.al.model import AUX_TARGETS
 
 from . import safe_pickle
 from .tasks import Preset, Task
@@ -259,13 +260,27 @@ class DeepDTA(nn.Module):
 
 @dataclass(frozen=True)
 class DavisPreset(Preset):
-    """A Davis protocol: the loop, the training, and the model's size."""
+    """A Davis protocol: the loop, the training, the model's size, its
+    auxiliary head (``AuxModel``'s ``aux_target``) and the affinity transform
+    of the folder's values (``load_davis``: ``"pkd"`` for Kd in nM, ``"none"``
+    for data sets in DeepDTA's layout whose values are already affinities)."""
 
     filters: int = 32
     protein_length: int = PROTEIN_LENGTH
+    aux_target: str = "centered"
+    affinity: str = "pkd"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.aux_target not in AUX_TARGETS:
+            raise ValueError(f"aux_target must be one of {AUX_TARGETS}, got {self.aux_target!r}")
+        if self.affinity not in AFFINITIES:
+            raise ValueError(f"affinity must be one of {AFFINITIES}, got {self.affinity!r}")
 
     def to_dict(self) -> dict:
-        return dict(super().to_dict(), filters=self.filters, protein_length=self.protein_length)
+        return dict(
+            super().to_dict(), filters=self.filters, protein_length=self.protein_length, aux_target=self.aux_target, affinity=self.affinity
+        )
 
 
 # Adam, lr 0.001, batch 128, 50 epochs (the paper); the auxiliary gradient stop
@@ -300,10 +315,11 @@ def load(data_dir: str, preset: DavisPreset):
 
     Returns:
         pool_x int64 [N, 2] and test_x int64 [T, 2] (drug, protein) pairs,
-        pool_y and test_y float32 affinities (pKd), and the model's inputs:
+        pool_y and test_y float32 affinities (pKd under ``preset.affinity``
+        "pkd", the folder's values under "none"), and the model's inputs:
         ``{"drugs": int64 [D, 85], "proteins": int64 [P, protein_length]}``.
     """
-    data = load_davis(data_dir)
+    data = load_davis(data_dir, preset.affinity)
     drugs = encode(data.smiles, data.drug_ids, SMILES_ALPHABET, SMILES_LENGTH, "SMILES")
     proteins = encode(data.sequences, data.protein_ids, PROTEIN_ALPHABET, preset.protein_length, "sequence")
     if len(data.train_folds) < len(POOL_FOLDS):
@@ -320,10 +336,10 @@ def load(data_dir: str, preset: DavisPreset):
 
 def make_model(preset: DavisPreset, *, drugs: torch.Tensor, proteins: torch.Tensor) -> AuxModel:
     """DeepDTA with its output layer as the main regressor; the auxiliary
-    normalised head (regression mode) reads the same 512-d penultimate features
-    that Core-set uses."""
+    normalised head (``preset.aux_target``, see ``AuxModel``) reads the same
+    512-d penultimate features that Core-set uses."""
     backbone = DeepDTA(drugs, proteins, filters=preset.filters)
-    return AuxModel(backbone, backbone.tap_channels[-1], 1, preset.aux_dim, kind="regression")
+    return AuxModel(backbone, backbone.tap_channels[-1], 1, preset.aux_dim, kind="regression", aux_target=preset.aux_target)
 
 
 TASK = Task(

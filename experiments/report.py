@@ -1,6 +1,7 @@
 """``python -m experiments report DIR``: the paper-style tables (mean and
 standard deviation over trials per labeled proportion, one per metric the
-task records) and the plot of its first metric."""
+task records), each metric's area under the learning curve with paired
+differences between methods (``stats``), and the plot of its first metric."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dacs_ext.al.metrics import LOWER_IS_BETTER, METRICS
 
 from .layout import CONFIG, TABLE, cycles_path, plot_name
 from .runner import RunError
+from .stats import CONFIDENCE, area_under_curve, paired_difference
 
 
 def label(config: dict, method: str) -> str:
@@ -112,10 +114,117 @@ def metric_table(config: dict, runs: dict[str, list[list[dict]]], metric: str) -
     return lines
 
 
+# The methods every other one is compared with, trial by trial.
+BASELINES = ("random", "coreset")
+
+
+def complete_trials(config: dict, trials: list[list[dict]]) -> dict[int, list[dict]]:
+    """The trials (by index) that reached every measurement of the run's loop."""
+    measurements = config["protocol"]["loop"]["measurements"]
+    return {k: t for k, t in enumerate(trials) if len(t) == measurements}
+
+
+def comparisons(method: str, methods: list[str]) -> list[str]:
+    """What ``method`` is compared with: the baselines, and for a combination
+    ``<base>-dacs`` its base method (did adding DACS help?)."""
+    base = method[: -len("-dacs")] if method.endswith("-dacs") else None
+    return [b for b in (*BASELINES, base) if b is not None and b in methods and b != method]
+
+
+def _signed(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}"
+
+
+def paired_table(config: dict, runs: dict[str, list[list[dict]]], metric: str) -> list[str]:
+    """Each method's area under the learning curve (the mean of ``metric`` over
+    the measurements, mean ± std over complete trials) and its paired difference
+    to each method of ``comparisons``, with the t interval over trials."""
+    title, scale, digits = SHOWN[metric]
+    aucs = {m: {k: scale * area_under_curve(t, metric) for k, t in complete_trials(config, trials).items()} for m, trials in runs.items()}
+    finals = {m: {k: scale * t[-1][metric] for k, t in complete_trials(config, trials).items()} for m, trials in runs.items()}
+    better = "lower" if metric in LOWER_IS_BETTER else "higher"
+    lines = [
+        f"{title}: area under the learning curve (AUC, the mean over the measurements) and the last measurement, "
+        f"mean ± std over complete trials; each difference is paired by trial (same seed), "
+        f"mean [{CONFIDENCE:.0%} t interval over trials], `*` where the interval excludes 0 ({better} is better).",
+        "",
+        "| Method | trials | AUC | last | AUC - Random | AUC - Core-set | AUC - base method | last - Random | last - Core-set | last - base method |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    methods = list(runs)
+    for method in methods:
+        if not aucs[method]:
+            continue
+        cells = []
+        for values in (aucs, finals):
+            mean, std = _mean_std(list(values[method].values()))
+            cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+        for values in (aucs, finals):
+            against = comparisons(method, methods)
+            for slot in (*BASELINES, "base"):
+                other = slot if slot in BASELINES else next((b for b in against if b not in BASELINES), None)
+                paired = paired_difference(values[method], values[other]) if other in against else None
+                if paired is None:
+                    cells.append("")
+                elif paired.low is None:
+                    cells.append(f"{_signed(paired.mean, digits)} (1 trial)")
+                else:
+                    mark = "*" if paired.excludes_zero() else ""
+                    base = f" vs {label(config, other)}" if slot == "base" else ""
+                    cells.append(f"{_signed(paired.mean, digits)} [{_signed(paired.low, digits)}, {_signed(paired.high, digits)}]{mark}{base}")
+        lines.append(f"| {label(config, method)} | {len(aucs[method])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def adjacent_share(acquired: list[int], within: int = 3) -> float:
+    """The share of consecutive picks whose pool indices are 1..``within`` apart:
+    near 0 for any selection that does not follow the pool's order."""
+    if len(acquired) < 2:
+        return 0.0
+    return sum(1 <= abs(b - a) <= within for a, b in zip(acquired, acquired[1:])) / (len(acquired) - 1)
+
+
+def acquisition_table(config: dict, runs: dict[str, list[list[dict]]]) -> list[str]:
+    """What each method did, over every acquisition of every trial: the largest
+    share of consecutive picks 1-3 pool indices apart (a selection that fell
+    back to the pool's order), and, where the records hold DACS's feature
+    health, its worst figures and how many acquisitions warned."""
+    lines = [
+        "Acquisitions, worst over every cycle of every trial: consecutive picks 1-3 pool indices apart (pool-order runs), "
+        "and for DACS its features' health (`dacs_ext.health`): fewest density chunks holding a pick, fewest occupied "
+        "hash buckets, largest bucket's share, lowest effective rank, and the acquisitions with a degenerate-features warning.",
+        "",
+        "| Method | acquisitions | adjacent picks | chunks picked | occupied buckets | largest bucket | effective rank | warned |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method, trials in runs.items():
+        records = [r for t in trials for r in t if r.get("acquired")]
+        if not records:
+            continue
+        adjacent = max(adjacent_share(r["acquired"]) for r in records)
+        health = [r["notes"]["dacs_health"] for r in records if "dacs_health" in r.get("notes", {})]
+        cells = [f"{adjacent:.1%}"]
+        if health:
+            cells += [
+                f"{min(h['chunks_picked'] for h in health)} of {health[0]['chunks']}",
+                f"{min(h['occupied_buckets'] for h in health)} of {health[0]['buckets']}",
+                f"{max(h['largest_bucket_share'] for h in health):.0%}",
+                f"{min(h['effective_rank'] for h in health):.2f}",
+                f"{sum(bool(h['degenerate']) for h in health)} of {len(health)}",
+            ]
+        else:
+            cells += [""] * 5
+        lines.append(f"| {label(config, method)} | {len(records)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(config: dict, runs: dict[str, list[list[dict]]]) -> str:
     lines = []
     for metric in metrics_of(runs):
         lines += metric_table(config, runs, metric) + [""]
+    for metric in metrics_of(runs):
+        lines += paired_table(config, runs, metric) + [""]
+    lines += acquisition_table(config, runs) + [""]
     lines += ["Seconds per method, summed over trials and cycles (the share of the wall time spent in selection in brackets):", ""]
     lines += ["| Method | wall | training | embedding | selection |", "|---|---|---|---|---|"]
     for method, trials in runs.items():

@@ -45,12 +45,21 @@ def resolve_training(preset_train: TrainConfig, changes: dict | None) -> TrainCo
 
 
 def resolve_preset(
-    spec: Task, preset: str, warm_start: bool, training: dict | None, aux_dim: int | None, loop: dict | None = None
+    spec: Task, preset: str, warm_start: bool, training: dict | None, aux_dim: int | None, loop: dict | None = None,
+    affinity: str | None = None,
 ) -> Preset:
     """The task's ``preset`` with the run's changes: warm start or not, fields
     of its training and of its loop (``{field: value}``; e.g. ``{"budget": 100}``
-    for the paper's small-budget protocol), the auxiliary width (None: the preset's)."""
+    for the paper's small-budget protocol), the auxiliary width and the affinity
+    transform of a task that has one (Davis; None: the preset's)."""
     base = spec.presets[preset]
+    if affinity is not None:
+        if not hasattr(base, "affinity"):
+            raise RunError(f"--affinity: task {spec.name} has no affinity transform (Davis has)")
+        try:
+            base = dataclasses.replace(base, affinity=affinity)
+        except ValueError as error:
+            raise RunError(f"--affinity: {error}") from None
     try:
         cycles = dataclasses.replace(base.loop, **(loop or {}), warm_start=warm_start)
     except (TypeError, ValueError) as error:
@@ -69,12 +78,16 @@ def preset_of(config: dict) -> Preset:
     protocol = config["protocol"]
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     loop = dict(protocol["loop"])
-    return resolve_preset(all_tasks()[config["task"]], config["preset"], loop.pop("warm_start"), defaults | protocol["train"], protocol.get("aux_dim"), loop)
+    return resolve_preset(
+        all_tasks()[config["task"]], config["preset"], loop.pop("warm_start"), defaults | protocol["train"], protocol.get("aux_dim"), loop,
+        protocol.get("affinity"),
+    )
 
 
 def build_config(
     task: str, methods: list[str], trials: int, preset: str, seed: int, data_dir: str | None, warm_start: bool = True,
     settings: dict[str, dict] | None = None, training: dict | None = None, aux_dim: int | None = None, loop: dict | None = None,
+    affinity: str | None = None,
 ) -> dict:
     tasks = all_tasks()
     if task not in tasks:
@@ -92,7 +105,7 @@ def build_config(
         raise RunError(f"--methods lists a method twice: {','.join(methods)}")
     if not isinstance(trials, int) or trials < 1:
         raise RunError(f"--trials must be >= 1, got {trials}")
-    chosen = resolve_preset(spec, preset, warm_start, training, aux_dim, loop).to_dict()
+    chosen = resolve_preset(spec, preset, warm_start, training, aux_dim, loop, affinity).to_dict()
     if data_dir is None and spec.default_data_dir is None:
         raise RunError(f"--data-dir: task {task} has no data on this machine; pass the folder that holds it")
     resolved = resolve_settings(spec.presets[preset].settings, settings)
@@ -147,7 +160,7 @@ def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
 def run(
     out: str, *, task: str, methods: list[str], trials: int, preset: str, seed: int = 0, data_dir: str | None = None,
     resume: bool = False, warm_start: bool = True, settings: dict[str, dict] | None = None, training: dict | None = None,
-    aux_dim: int | None = None, loop: dict | None = None, device: str = "cpu", progress: bool = True,
+    aux_dim: int | None = None, loop: dict | None = None, affinity: str | None = None, device: str = "cpu", progress: bool = True,
 ) -> None:
     """Runs (or resumes) every method for every trial; trial k uses seed + k.
     ``warm_start=False`` starts every cycle from a fresh initialisation
@@ -157,8 +170,9 @@ def run(
     ``training`` changes fields of the preset's ``TrainConfig``, ``{"momentum":
     0.9}`` for example (recorded under ``protocol.train``); ``loop`` fields of its
     ``LoopConfig``, ``{"budget": 100}`` for example (``protocol.loop``); ``aux_dim``
-    the width of the auxiliary features (``protocol.aux_dim``)."""
-    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training, aux_dim, loop)
+    the width of the auxiliary features (``protocol.aux_dim``); ``affinity`` the
+    Davis task's transform of its values (``protocol.affinity``)."""
+    config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training, aux_dim, loop, affinity)
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")

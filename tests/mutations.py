@@ -579,4 +579,25 @@ MUTATIONS = (
         "    left = ~torch.isin(rows, picked)\n", "    left = torch.ones_like(rows, dtype=torch.bool)\n",
         (HEALTH,), "the picked rows, at distance 0 from themselves, count as coinciding rows",
     ),
+    Mutation(
+        "health-chunks-by-key-not-position", "dacs_ext/health.py",
+        "    chunk = torch.searchsorted(bounds, position[picked], right=True) - 1\n",
+        "    chunk = keys[0][picked] * chunks // num_keys\n",
+        (HEALTH,), "the picks' chunks are read from their buckets, not from where the density cut the order",
+    ),
+    Mutation(
+        "paired-interval-wrong-degrees", "experiments/stats.py",
+        "student_t.ppf(0.5 + CONFIDENCE / 2, len(diffs) - 1)", "student_t.ppf(0.5 + CONFIDENCE / 2, len(diffs))",
+        (EXPERIMENTS,), "the t interval takes n degrees of freedom instead of n - 1 (too narrow)",
+    ),
+    Mutation(
+        "paired-difference-unpaired", "experiments/stats.py",
+        "diffs = [a[k] - b[k] for k in common]", "diffs = [x - y for x, y in zip(sorted(a[k] for k in common), sorted(b[k] for k in common))]",
+        (EXPERIMENTS,), "the differences pair the sorted values, not the trials of one seed",
+    ),
+    Mutation(
+        "report-drops-the-combination-base", "experiments/report.py",
+        '    base = method[: -len("-dacs")] if method.endswith("-dacs") else None\n', "    base = None\n",
+        (EXPERIMENTS,), "LearnLoss + DACS is never compared with LearnLoss",
+    ),
 )

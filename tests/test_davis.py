@@ -13,6 +13,7 @@ import torch
 
 from dacs_ext.al import AuxModel, LoopConfig, TrainConfig, UnreliableBF16Error, make_strategy, run_trial
 from dacs_ext.al.metrics import concordance_index
+from dacs_ext.al.model import AUX_TARGETS
 from experiments import davis, safe_pickle
 from experiments.__main__ import main
 from experiments.runner import RunError, build_config
@@ -232,6 +233,11 @@ def test_regression_strategies_pick_valid_indices(folder, method):
     assert len(set(labeled)) == len(labeled) == 50 and all(0 <= i < len(pool_x) for i in labeled)
     for r in records:
         assert r["mse"] > 0 and 0 <= r["ci"] <= 1 and "accuracy" not in r
+        # The targets were standardised on this cycle's labeled set.
+        y = pool_y[labeled[: r["labeled"]]].double().numpy()
+        assert r["targets"] == dict(mean=pytest.approx(y.mean(), rel=1e-6), std=pytest.approx(y.std(), rel=1e-6))
+    health = [r.get("notes", {}).get("dacs_health") for r in records[:-1]]
+    assert all(h is not None for h in health) == ("dacs" in method)
 
 
 @pytest.mark.learned
@@ -279,6 +285,76 @@ def test_smoke_preset_end_to_end_and_resume_after_a_kill(tmp_path, folder):
     # head in the model state), then resumed: the same records as the whole run.
     resumed = kill_then_resume(args, cut, REGRESSION_METHODS, "learnloss-dacs", 2)
     assert resumed == {method: records_of(str(whole), method, 0) for method in REGRESSION_METHODS}
+
+
+def test_the_regression_heads_learn_standardised_targets(gen):
+    # Main head: mean + std * (w.f + b); auxiliary head: (y - mean) / std, or its quantile bin.
+    f, y = torch.randn(50, 6, generator=gen), 5 + 2 * torch.rand(50, generator=gen)
+    y[:20] = 5.0  # ties, as Davis's 10,000 nM floor
+    mean, std = float(y.double().mean()), float(y.double().std(unbiased=False))
+    for aux_target in AUX_TARGETS:
+        model = AuxModel(torch.nn.Identity(), 6, 1, aux_dim=4, kind="regression", aux_target=aux_target)
+        model.fit_targets(y)
+        out = model(f)
+        linear = f @ model.classifier.weight.T.squeeze(1) + model.classifier.bias
+        torch.testing.assert_close(out.logits, mean + std * linear, rtol=1e-5, atol=1e-5)
+        assert model.target_statistics()["mean"] == pytest.approx(mean) and model.target_statistics()["std"] == pytest.approx(std)
+        z = model.aux.project(f)
+        if aux_target in ("centered", "bins"):  # batch-normalised (training mode: the batch's statistics)
+            z = (z - z.mean(0)) / (z.var(0, unbiased=False) + 1e-5).sqrt()
+        torch.testing.assert_close(out.aux_features, z / z.norm(dim=1, keepdim=True), rtol=1e-5, atol=1e-5)
+        if aux_target == "bins":
+            edges = np.unique(np.quantile(y.double().numpy(), np.arange(1, 10) / 10))
+            assert model.target_statistics()["bin_edges"] == pytest.approx(edges.tolist())
+            bins = torch.from_numpy(np.searchsorted(edges, y.numpy(), side="right"))
+            torch.testing.assert_close(model.aux_loss(out.aux_logits, y), torch.nn.functional.cross_entropy(out.aux_logits, bins))
+            assert int(bins[:20].unique().numel()) == 1 and int(bins.max()) == len(edges)
+        else:
+            target = (y - mean) / std if aux_target != "raw" else y
+            torch.testing.assert_close(model.aux_loss(out.aux_logits, y), ((out.aux_logits.squeeze(1) - target) ** 2).mean())
+    with pytest.raises(ValueError, match="aux_target must be one of"):
+        AuxModel(torch.nn.Identity(), 6, 1, kind="regression", aux_target="scaled")
+
+
+def test_the_classification_heads_are_unchanged(gen):
+    # What the committed classification results trained: logits = scale * cos(normalize(W^T f), w_c),
+    # cross-entropy on the labels, no batch normalisation, no target statistics.
+    f, y = torch.randn(30, 8, generator=gen), torch.randint(0, 3, (30,), generator=gen)
+    model = AuxModel(torch.nn.Identity(), 8, 3, aux_dim=4)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert sorted(before) == ["aux.project.weight", "aux.scale", "aux.weight", "classifier.bias", "classifier.weight"]
+    model.fit_targets(y.float())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and model.target_statistics() == {}
+    out = model(f)
+    z = f @ model.aux.project.weight.T
+    z = z / z.norm(dim=1, keepdim=True)
+    w = model.aux.weight / model.aux.weight.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(out.aux_features, z)
+    torch.testing.assert_close(out.aux_logits, 10.0 * z @ w.T)
+    torch.testing.assert_close(out.logits, f @ model.classifier.weight.T + model.classifier.bias)
+    torch.testing.assert_close(model.aux_loss(out.aux_logits, y), torch.nn.functional.cross_entropy(10.0 * z @ w.T, y))
+
+
+def test_the_affinity_transform_on_the_command_line(tmp_path):
+    # A DeepDTA-layout folder whose values are already affinities, one of them 0.
+    y = write_folder(str(tmp_path / "scores"), drugs=8, proteins=30, seed=4)
+    y = np.where(np.isnan(y), np.nan, np.log10(y))
+    y[np.unravel_index(np.nanargmin(y), y.shape)] = 0.0
+    with open(tmp_path / "scores" / "Y", "wb") as f:
+        pickle.dump(y, f, protocol=2)
+    args = ["run", "--task", "davis", "--preset", "smoke", "--methods", "random", "--trials", "1", "--data-dir", str(tmp_path / "scores"), "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "pkd")]) == 2  # -log10 of a 0 score
+    assert main([*args, "--out", str(tmp_path / "raw"), "--affinity", "none"]) == 0
+    config = json.loads((tmp_path / "raw" / "config.json").read_text())
+    assert config["protocol"]["affinity"] == "none"
+    measured = y[~np.isnan(y)]
+    first = records_of(str(tmp_path / "raw"), "random", 0)[0]
+    assert min(measured) <= first["targets"]["mean"] <= max(measured) and first["targets"]["mean"] < 4.5  # the values, not pKd
+    assert main([*args, "--out", str(tmp_path / "raw"), "--affinity", "pkd", "--resume"]) == 2
+    assert main([*args, "--out", str(tmp_path / "raw"), "--affinity", "none", "--resume"]) == 0
+    assert main([*args, "--out", str(tmp_path / "raw"), "--resume"]) == 2  # the default, pkd, differs from the run's
+    with pytest.raises(RunError, match="--affinity: task rmnist has no affinity transform"):
+        build_config("rmnist", ["random"], 1, "smoke", 0, str(tmp_path), affinity="none")
 
 
 def test_regression_model_checks_its_arguments():

@@ -14,6 +14,7 @@ from dacs_ext.al import STRATEGIES
 from dacs_ext.al.files import read_jsonl
 from experiments.__main__ import main
 from experiments.report import markdown, summarize
+from experiments.stats import Paired, area_under_curve, paired_difference
 from helpers import make_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +65,7 @@ def test_smoke_run_end_to_end(tmp_path, data_dir, capsys, training_seed, margin)
 
 
 def test_report_statistics():
-    config = dict(task="t", preset="p", trials=2, seed=0)
+    config = dict(task="t", preset="p", trials=2, seed=0, protocol=dict(loop=dict(measurements=2)))
     rec = lambda c, a: dict(cycle=c, labeled=10 * (c + 1), proportion=(c + 1) / 100, accuracy=a, wall_seconds=2.0,
                             train_seconds=1.0, embed_seconds=0.5, select_seconds=0.5)
     runs = {"random": [[rec(0, 0.5), rec(1, 0.6)], [rec(0, 0.7), rec(1, 0.8)]], "dacs": [[rec(0, 0.5), rec(1, 0.9)], [rec(0, 0.7)]]}
@@ -75,6 +76,50 @@ def test_report_statistics():
     assert "| Random | **60.0 ± 14.1** | 70.0 ± 14.1 |" in text
     assert "| DACS | **60.0 ± 14.1** | **90.0 ± 0.0** (n=1) |" in text
     assert "| Random | 8.0 | 4.0 | 2.0 | 2.0 (25.0%) |" in text
+
+
+def test_paired_differences_by_hand():
+    # Differences 1.0, 1.2, 0.8, 1.1: mean 1.025, sd sqrt(0.0875 / 3) = 0.1707825,
+    # t(0.975, 3 df) = 3.1824463 (a t table): half width 0.2717523.
+    a = {0: 2.0, 1: 3.2, 2: 1.8, 3: 5.1}
+    b = {0: 1.0, 1: 2.0, 2: 1.0, 3: 4.0, 7: 9.0}  # trial 7 has no partner: left out
+    got = paired_difference(a, b)
+    assert (got.n, got.mean) == (4, pytest.approx(1.025))
+    assert (got.low, got.high) == (pytest.approx(1.025 - 0.2717523, abs=1e-6), pytest.approx(1.025 + 0.2717523, abs=1e-6))
+    assert got.excludes_zero()
+    # 1, 2, 3: mean 2, sd 1, t(0.975, 2 df) = 4.3026527: 2 -+ 2.4841377 spans 0.
+    wide = paired_difference({0: 1.0, 1: 2.0, 2: 3.0}, {0: 0.0, 1: 0.0, 2: 0.0})
+    assert (wide.low, wide.high) == (pytest.approx(2 - 2.4841377, abs=1e-6), pytest.approx(2 + 2.4841377, abs=1e-6))
+    assert not wide.excludes_zero()
+    # Paired, not pooled: each trial's difference is exactly 0.5 though the trials differ widely.
+    steady = paired_difference({0: 0.5, 1: 10.5, 2: 100.5}, {0: 0.0, 1: 10.0, 2: 100.0})
+    assert steady.low == pytest.approx(0.5) and steady.high == pytest.approx(0.5) and steady.excludes_zero()
+    assert paired_difference({0: 1.0}, {0: 0.5}) == Paired(0.5, None, None, 1)
+    assert paired_difference({0: 1.0}, {1: 0.5}) is None
+    assert area_under_curve([dict(mse=0.5), dict(mse=0.7), dict(mse=0.9)], "mse") == pytest.approx(0.7)
+
+
+def test_report_pairs_methods_by_trial():
+    config = dict(task="t", preset="p", trials=3, seed=0, protocol=dict(loop=dict(measurements=2)))
+    rec = lambda c, m: dict(cycle=c, labeled=10 * (c + 1), proportion=(c + 1) / 100, mse=m, ci=0.5, wall_seconds=1.0,
+                            train_seconds=1.0, embed_seconds=0.0, select_seconds=0.0)
+    curves = {  # per trial, the MSE at the two measurements
+        "random": [(0.9, 0.5), (0.8, 0.6), (1.0, 0.7)],
+        "coreset": [(0.9, 0.4), (0.8, 0.5), (1.0, 0.6)],
+        "learnloss": [(0.9, 0.6), (0.8, 0.6), (1.0, 0.6)],
+        "learnloss-dacs": [(0.9, 0.5), (0.8, 0.5)],  # trial 2 unfinished: left out
+    }
+    runs = {m: [[rec(c, v) for c, v in enumerate(t)] for t in trials] for m, trials in curves.items()}
+    runs["learnloss-dacs"].append([rec(0, 1.0)])
+    text = markdown(config, runs)
+    # Core-set: AUCs 0.65, 0.65, 0.8 (mean 0.7, sd 0.0866025); minus Random's 0.7, 0.7, 0.85: -0.05 every trial.
+    assert "| Core-set | 3 | 0.700 ± 0.087 | 0.500 ± 0.100 | -0.050 [-0.050, -0.050]* |  |  | -0.100 [-0.100, -0.100]* |  |  |" in text
+    # LearnLoss + DACS minus LearnLoss over trials 0 and 1: AUC -0.05, -0.05; last -0.1, -0.1.
+    row = next(line for line in text.splitlines() if line.startswith("| LearnLoss + DACS | 2 |"))
+    assert "-0.050 [-0.050, -0.050]* vs LearnLoss" in row and "-0.100 [-0.100, -0.100]* vs LearnLoss" in row
+    # LearnLoss minus Random, last: +0.1, 0, -0.1: mean 0, sd 0.1, t(0.975, 2) 4.3026527 / sqrt(3) x 0.1 = 0.248.
+    row = next(line for line in text.splitlines() if line.startswith("| LearnLoss | 3 |"))
+    assert "| +0.000 [-0.248, +0.248] |" in row
 
 
 # Runs the command line and kills the process with SIGKILL at an exact point:

@@ -20,7 +20,10 @@ def oracle_health(pool, labeled, picks, buckets, seed):
     have at most 2,048 rows, so the sample is the whole pool)."""
     z = oracle.unit(pool)
     rotation = oracle.draw_rotation(torch.Generator().manual_seed(seed), 1, z.shape[1], buckets)
-    counts = Counter(oracle.hash_buckets(z, rotation[0], [buckets]))
+    bucket = oracle.hash_buckets(z, rotation[0], [buckets])
+    counts = Counter(bucket)
+    order = sorted(range(len(bucket)), key=lambda i: (bucket[i], i))
+    chunk_of = {row: c for c in range(buckets) for row in order[c * len(order) // buckets : (c + 1) * len(order) // buckets]}
     x = z.numpy()
     centers = [oracle.unit(labeled).numpy()] if labeled is not None else []
     centers = np.concatenate(centers + [x[picks]])
@@ -32,6 +35,7 @@ def oracle_health(pool, labeled, picks, buckets, seed):
     return dict(
         occupied_buckets=len(counts), largest_bucket_share=max(counts.values()) / len(x),
         zero_distance_share=float((nearest <= 1e-5).mean()), effective_rank=math.exp(-(p * np.log(p)).sum()),
+        chunks_picked=len({chunk_of[int(i)] for i in picks}),
     )
 
 
@@ -51,6 +55,7 @@ def check_figures(health, want):
     assert health["largest_bucket_share"] == pytest.approx(want["largest_bucket_share"], abs=1e-12)
     assert health["zero_distance_share"] == pytest.approx(want["zero_distance_share"], abs=1e-12)
     assert health["effective_rank"] == pytest.approx(want["effective_rank"], rel=1e-6)
+    assert health["chunks_picked"] == want["chunks_picked"]
 
 
 def test_healthy_features_pass_quietly():
@@ -63,6 +68,7 @@ def test_healthy_features_pass_quietly():
     assert health["buckets"] == 50 and health["groups_used"] == 4 and health["sampled_rows"] == 2000
     assert health["occupied_buckets"] >= 45 and health["largest_bucket_share"] < 0.1
     assert health["zero_distance_share"] == 0 and health["effective_rank"] > 14
+    assert health["chunks"] == 50 and health["chunks_picked"] >= 40  # 100 picks over the 50 chunks
 
 
 def test_collapsed_features_are_named():

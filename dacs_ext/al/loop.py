@@ -198,7 +198,8 @@ def run_trial(
         (``accuracy``, 0-1, for classification; ``mse`` and ``ci`` for regression),
         ``train_seconds``, ``embed_seconds``, ``select_seconds`` (of the
         acquisition after this training; 0 for the last), ``wall_seconds``,
-        ``final_loss``, ``acquired`` (the pool indices this cycle's acquisition
+        ``final_loss``, ``targets`` (a regression model's target statistics
+        this cycle's training set, ``AuxModel.target_statistics``), ``acquired`` (the pool indices this cycle's acquisition
         picked, in pick order; empty for the last), ``initial`` (the first
         cycle's labeled pool indices, in the first record only), and ``notes``
         when the strategy left any in ``PoolState.notes`` (e.g. DACS's
@@ -260,6 +261,7 @@ def run_trial(
                 cycle=cycle, labeled=count, proportion=count / n, **metrics,
                 train_seconds=train_seconds, embed_seconds=embed_seconds, select_seconds=select_seconds,
                 wall_seconds=time.perf_counter() - start, final_loss=final_loss,
+                **({"targets": model.target_statistics()} if model.kind == "regression" else {}),
                 **({"initial": order[:count].tolist()} if cycle == 0 else {}), acquired=acquired,
                 **({"notes": notes} if notes else {}),
             )

@@ -62,20 +62,53 @@ class LinearClassifier(nn.Linear):
 class LinearRegressor(nn.Linear):
     """The main head of a regression task: features [B, F] -> predictions [B]
     (in ``ModelOutput.logits``), trained with the squared error, so LearnLoss
-    predicts each sample's squared error."""
+    predicts each sample's squared error.
+
+    The prediction is ``mean + std * (w.f + b)`` with the labeled targets' mean
+    and std (``fit_target``, set before each training; buffers, 0 and 1 until
+    then): the same functions as a plain linear layer, but a freshly initialised
+    one starts at the targets' level instead of at 0. Without it the backbone
+    must grow one large activation direction to reach an offset like pKd's 5-10,
+    and its features collapse to about one direction of variation (Davis, cycle
+    0: 99.6% of the penultimate features' variance, 312 of 512 units dead; README,
+    "The regression auxiliary head")."""
 
     def __init__(self, in_features: int) -> None:
         super().__init__(in_features, 1)
+        self.register_buffer("target_mean", torch.zeros(()))
+        self.register_buffer("target_std", torch.ones(()))
+
+    @torch.no_grad()
+    def fit_target(self, y: torch.Tensor) -> None:
+        """Sets the mean and std (population; 0 counts as 1) from the targets y [M]."""
+        mean, std = standardization(y)
+        self.target_mean.fill_(mean)
+        self.target_std.fill_(std)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return super().forward(features).squeeze(1)
+        return self.target_mean + self.target_std * super().forward(features).squeeze(1)
 
     def loss(self, predictions: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         return F.mse_loss(predictions, y, reduction=reduction)
 
 
+def standardization(y: torch.Tensor) -> tuple[float, float]:
+    """(mean, std) of the targets y [M] in float64, the population std, 1.0 where it is 0."""
+    y = y.double()
+    std = float(y.std(unbiased=False)) if y.numel() > 1 else 0.0
+    return float(y.mean()), std if std > 0 else 1.0
+
+
 KINDS = ("classification", "regression")
 """What a task predicts: a class out of C (int64 labels), or one real number (float targets)."""
+
+AUX_TARGETS = ("centered", "standardized", "raw", "bins")
+"""What the auxiliary head of a regression model learns (``AuxModel``'s
+``aux_target``); README, "The regression auxiliary head", has the measurements
+that chose ``"standardized"``."""
+
+AUX_BINS = 10
+"""Quantile bins of ``aux_target="bins"`` (fewer where the labeled targets tie)."""
 
 
 class Head(nn.Module):
@@ -108,20 +141,46 @@ class AuxModel(nn.Module):
         aux_dim: width of the normalised auxiliary features (16 in the paper).
         kind: ``"classification"`` (``LinearClassifier``, logits [B, C];
             auxiliary cosine classifier, cross-entropy) or ``"regression"``
-            (``LinearRegressor``, predictions [B]; auxiliary linear regressor on
-            the unit features, squared error).
+            (``LinearRegressor``, predictions [B]; the auxiliary head as
+            ``aux_target`` says).
+        aux_target: regression only, what the auxiliary head learns from the
+            unit features (``fit_targets`` sets its statistics from each
+            training's labeled targets, kept as buffers): ``"centered"``: as
+            ``"standardized"``, on a projection batch-normalised before it is
+            normalised (``NormalizedHead``'s ``center``);
+            ``"standardized"``: a linear regressor of ``(y - mean) / std``, squared
+            error, so residuals are signed from the first step whatever the
+            targets' offset; ``"raw"``: a linear regressor of y itself (a unit
+            vector's ``w.z + b`` cannot reach an offset like pKd's 5-10 for
+            hundreds of steps, and every z is pushed the same way meanwhile: the
+            collapse of README's Davis section); ``"bins"``: a cosine classifier
+            of y's quantile bin (``AUX_BINS``) on the batch-normalised projection,
+            cross-entropy.
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, aux_dim: int = 16, *, kind: str = "classification") -> None:
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, num_classes: int, aux_dim: int = 16, *, kind: str = "classification",
+        aux_target: str = "centered",
+    ) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if kind == "regression" and num_classes != 1:
             raise ValueError(f"a regression model predicts one number: num_classes must be 1, got {num_classes!r}")
+        if aux_target not in AUX_TARGETS:
+            raise ValueError(f"aux_target must be one of {AUX_TARGETS}, got {aux_target!r}")
         self.backbone = backbone
         self.kind, self.feature_dim, self.num_classes = kind, feature_dim, num_classes
         self.classifier = LinearClassifier(feature_dim, num_classes) if kind == "classification" else LinearRegressor(feature_dim)
-        self.aux = NormalizedHead(feature_dim, num_classes, dim=aux_dim, task=kind)
+        self.aux_target = aux_target if kind == "regression" else None
+        if self.aux_target == "bins":
+            self.aux = NormalizedHead(feature_dim, AUX_BINS, dim=aux_dim, task="classification", center=True)
+            self.register_buffer("aux_bin_edges", torch.full((AUX_BINS - 1,), float("inf")))
+        else:
+            self.aux = NormalizedHead(feature_dim, num_classes, dim=aux_dim, task=kind, center=self.aux_target == "centered")
+        if self.aux_target in ("standardized", "centered"):
+            self.register_buffer("aux_target_mean", torch.zeros(()))
+            self.register_buffer("aux_target_std", torch.ones(()))
         self.heads = nn.ModuleDict()
         self.tap_channels = tuple(getattr(backbone, "tap_channels", (feature_dim,)))
 
@@ -141,10 +200,48 @@ class AuxModel(nn.Module):
         tensors, and the heads' outputs."""
         return ("logits", "aux_logits", "features", "aux_features", *self.heads)
 
+    @torch.no_grad()
+    def fit_targets(self, y: torch.Tensor) -> None:
+        """Sets a regression model's target statistics from a training's targets
+        y [M] (nothing for classification): the main head's mean and std
+        (``LinearRegressor.fit_target``) and the auxiliary head's: the same mean
+        and std, or for ``"bins"`` the distinct inner quantiles as the bin edges
+        (padded with +inf to ``AUX_BINS - 1``, so the buffer keeps its shape
+        across a warm start)."""
+        if self.kind != "regression":
+            return
+        if hasattr(self.classifier, "fit_target"):
+            self.classifier.fit_target(y)
+        if self.aux_target in ("standardized", "centered"):
+            mean, std = standardization(y)
+            self.aux_target_mean.fill_(mean)
+            self.aux_target_std.fill_(std)
+        elif self.aux_target == "bins":
+            levels = torch.linspace(0, 1, AUX_BINS + 1, dtype=torch.float64, device=y.device)[1:-1]
+            inner = torch.quantile(y.double(), levels).unique()
+            self.aux_bin_edges.fill_(float("inf"))
+            self.aux_bin_edges[: inner.numel()] = inner.to(self.aux_bin_edges.dtype)
+
+    def target_statistics(self) -> dict:
+        """What ``fit_targets`` set, as JSON values: ``{"mean", "std"}`` and, for
+        ``"bins"``, ``"bin_edges"`` (the finite ones); ``{}`` for classification."""
+        if self.kind != "regression":
+            return {}
+        stats = {}
+        if hasattr(self.classifier, "target_mean"):
+            stats.update(mean=float(self.classifier.target_mean), std=float(self.classifier.target_std))
+        if self.aux_target == "bins":
+            stats["bin_edges"] = [float(e) for e in self.aux_bin_edges if bool(torch.isfinite(e))]
+        return stats
+
     def aux_loss(self, aux_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The auxiliary head's training loss (L_aux of Eq. 5)."""
         if self.kind == "classification":
             return F.cross_entropy(aux_logits, y)
+        if self.aux_target == "bins":
+            return F.cross_entropy(aux_logits, torch.bucketize(y, self.aux_bin_edges.to(y.dtype), right=True))
+        if self.aux_target in ("standardized", "centered"):
+            y = (y - self.aux_target_mean.to(y.dtype)) / self.aux_target_std.to(y.dtype)
         return F.mse_loss(aux_logits.squeeze(1), y)
 
     def forward(self, x: torch.Tensor, *, epoch: int = 0, stop_gradient_epoch: float = float("inf")) -> ModelOutput:

@@ -122,7 +122,8 @@ def train_model(
     """Trains ``model`` in place on x [M, ...] and y [M] (int64 labels, or float
     targets for a regression model) with L_main + lambda * L_aux (L_main the main
     head's loss: cross-entropy unless a strategy replaced the classifier, squared
-    error for regression; L_aux ``model.aux_loss``), plus the loss term of every head
+    error for regression; L_aux ``model.aux_loss``, its target statistics first
+    set from y: ``AuxModel.fit_targets``), plus the loss term of every head
     the model carries (given each row's main loss, detached). Batches are
     reshuffled every epoch from ``generator`` (CPU).
 
@@ -134,6 +135,7 @@ def train_model(
         raise ValueError(f"x and y must have the same, non-zero number of rows, got {x.shape[0]} and {y.shape[0]}")
     if config.bf16:
         check_bf16(model, x[: config.batch_size])
+    model.fit_targets(y)
     model.train()
     if config.optimizer == "adam":
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
