@@ -292,11 +292,13 @@ PRESETS = {
     # (5% ... 50% of the 20,037-pair pool). For a GPU (--device cuda).
     "paper": DavisPreset(LoopConfig(1000, 1000, 10), PAPER_TRAIN),
     # The paper's labels (1,000 + 1,000 per cycle, 10 measurements, the whole
-    # pool and test set) on 2 CPU cores in about 2 hours for 5 methods x 3
-    # trials: 6 epochs per cycle instead of 50 (gradient stop at 4; warm start
-    # carries training across cycles), filters 16/32/48 instead of 32/64/96, and
-    # bf16 autocast. One step of batch 128 (2-vCPU AMD EPYC): 0.63 s for the
-    # paper's model in float32, 0.30 s in bf16, 0.16 s at these filters in bf16.
+    # pool and test set) on 2 CPU cores: 6 epochs per cycle instead of 50
+    # (gradient stop at 4; warm start carries training across cycles), filters
+    # 16/32/48 instead of 32/64/96, and bf16 autocast. One step of batch 128:
+    # 0.63 s for the paper's model in float32, 0.30 s in bf16, 0.16 s at these
+    # filters in bf16 (2-vCPU AMD EPYC); 0.23 s at these filters in bf16, 0.33 s
+    # in float32 (2-vCPU Intel Xeon, AVX-512/AMX). A trial: about 400 s (AMD),
+    # 600 s (Intel).
     "cpu": DavisPreset(
         LoopConfig(1000, 1000, 10),
         dataclasses.replace(PAPER_TRAIN, epochs=6, lr_drop_epoch=6, aux_stop_epoch=4, bf16=True),

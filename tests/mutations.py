@@ -565,7 +565,7 @@ MUTATIONS = (
     ),
     # Issue 23.
     Mutation(
-        "degenerate-features-unwarned", "dacs_ext/selection.py",
+        "degenerate-features-unwarned", "dacs_ext/health.py",
         '    if health["degenerate"]:\n        warnings.warn(', '    if False:\n        warnings.warn(',
         (HEALTH,), "select takes collapsed features without a word",
     ),

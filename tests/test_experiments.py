@@ -94,6 +94,10 @@ def test_paired_differences_by_hand():
     # Paired, not pooled: each trial's difference is exactly 0.5 though the trials differ widely.
     steady = paired_difference({0: 0.5, 1: 10.5, 2: 100.5}, {0: 0.0, 1: 10.0, 2: 100.0})
     assert steady.low == pytest.approx(0.5) and steady.high == pytest.approx(0.5) and steady.excludes_zero()
+    # Trials whose order differs between the methods: -1 and +1, mean 0, sd sqrt(2),
+    # t(0.975, 1 df) = 12.7062047: 0 -+ 12.7062047.
+    crossed = paired_difference({0: 1.0, 1: 2.0}, {0: 2.0, 1: 1.0})
+    assert (crossed.mean, crossed.low, crossed.high) == (0.0, pytest.approx(-12.7062047), pytest.approx(12.7062047))
     assert paired_difference({0: 1.0}, {0: 0.5}) == Paired(0.5, None, None, 1)
     assert paired_difference({0: 1.0}, {1: 0.5}) is None
     assert area_under_curve([dict(mse=0.5), dict(mse=0.7), dict(mse=0.9)], "mse") == pytest.approx(0.7)
