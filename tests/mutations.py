@@ -67,7 +67,7 @@ MUTATIONS = (
     ),
     Mutation(
         "density-rounds-summed", "dacs_ext/density.py",
-        "return result / rounds if rounds > 1 else result", "return result",
+        "result = result / rounds if rounds > 1 else result", "result = result",
         (ORACLE, API), "rounds are summed rather than averaged",
     ),
     Mutation(
