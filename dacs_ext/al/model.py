@@ -105,7 +105,7 @@ KINDS = ("classification", "regression")
 AUX_TARGETS = ("centered", "standardized", "raw", "bins")
 """What the auxiliary head of a regression model learns (``AuxModel``'s
 ``aux_target``); README, "The regression auxiliary head", has the measurements
-that chose ``"standardized"``."""
+that chose ``"centered"``."""
 
 AUX_BINS = 10
 """Quantile bins of ``aux_target="bins"`` (fewer where the labeled targets tie)."""
