@@ -33,9 +33,9 @@ def want_cuda():
     return True, f"torch CUDA {torch.version.cuda}, toolkit at {CUDA_HOME}"
 
 
-def write_build_info(with_cuda, march):
+def writebuild_info(with_cuda, march):
     # Read at import to refuse a library built against another torch.
-    with open(os.path.join(ROOT, "dacs_ext", "_build_info.py"), "w") as f:
+    with open(os.path.join(ROOT, "dacs_ext", "build_info.py"), "w") as f:
         f.write(
             "# Written by setup.py at build time.\n"
             f"TORCH_VERSION = {torch.__version__!r}\n"
@@ -47,7 +47,7 @@ def write_build_info(with_cuda, march):
 with_cuda, reason = want_cuda()
 march = os.environ.get("DACS_EXT_MARCH", "native")
 print(f"dacs_ext: building {'CPU and CUDA' if with_cuda else 'CPU-only'} kernels ({reason}), -march={march or 'default'}")
-write_build_info(with_cuda, march)
+writebuild_info(with_cuda, march)
 
 cxx_flags = ["-O3", "-std=c++20", "-fopenmp"] + ([f"-march={march}"] if march else [])
 nvcc_flags = [

@@ -6,10 +6,11 @@ it); ``dacs_ext.reference`` is their pure-PyTorch twin.
 
 from . import ops
 from .density import density, knn_density, knn_indices, random_rotation
-from .groups import density_groups, natural_breaks
+from .groups import density_groups, natural_breaks, split_budget
 from .kcenter import kcenter_greedy, min_distance
 from .cdal import cdal_kcenter, symmetric_kl
-from .selection import DACS, DACSSettings, expand_and_squeeze, select, split_budget
+from .selection import DACS, expand_and_squeeze, select
+from .settings import DACSSettings
 from . import nn
 from . import reference
 

@@ -22,12 +22,12 @@ from types import ModuleType
 
 import torch
 
-from . import _checks, ops
+from . import checks, ops
 
 
 def _log_probs(log_probs: torch.Tensor, name: str, *, min_rows: int = 1) -> torch.Tensor:
-    log_probs = _checks.features(log_probs, name, min_rows=min_rows)
-    _checks.all_finite(log_probs, name)
+    log_probs = checks.features(log_probs, name, min_rows=min_rows)
+    checks.all_finite(log_probs, name)
     total = log_probs.double().logsumexp(dim=1)
     if log_probs.shape[0] and float(total.abs().max()) > 1e-3:
         worst = float(total[total.abs().argmax()].exp())
@@ -54,7 +54,7 @@ def symmetric_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
         [N] divergences, >= 0.
     """
     log_p, log_q = _log_probs(log_p, "log_p"), _log_probs(log_q, "log_q")
-    _checks.same_width(log_p, "log_p", log_q, "log_q")
+    checks.same_width(log_p, "log_p", log_q, "log_q")
     return (0.5 * (log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(dim=1).clamp(min=0)
 
 
@@ -83,11 +83,11 @@ def cdal_kcenter(
     """
     x = _log_probs(unlabeled, "unlabeled")
     n = x.shape[0]
-    budget = _checks.integer(budget, "budget", low=0, high=n)
+    budget = checks.integer(budget, "budget", low=0, high=n)
     if labeled is not None:
         labeled = _log_probs(labeled, "labeled", min_rows=0)
-        _checks.same_width(x, "unlabeled", labeled, "labeled")
-        _checks.same_device(x, "unlabeled", labeled, "labeled")
+        checks.same_width(x, "unlabeled", labeled, "labeled")
+        checks.same_device(x, "unlabeled", labeled, "labeled")
         if labeled.shape[0] == 0:
             labeled = None
     if budget == 0:

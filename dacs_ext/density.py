@@ -7,7 +7,7 @@ from types import ModuleType
 
 import torch
 
-from . import _checks, ops
+from . import checks, ops
 
 
 def random_rotation(
@@ -52,7 +52,7 @@ def _check_rotation(rotation, z: torch.Tensor, buckets: int, rounds: int) -> tor
         )
     if not rotation.is_floating_point():
         raise TypeError(f"rotation must be a floating tensor, got {rotation.dtype}")
-    _checks.same_device(z, "z", rotation, "rotation")
+    checks.same_device(z, "z", rotation, "rotation")
     if not bool(torch.isfinite(rotation).all()):
         raise ValueError("rotation contains NaN or infinite values")
     return rotation.to(z.dtype)
@@ -108,16 +108,16 @@ def density(
         [N] densities, float64 for float64 input and float32 otherwise; with
         ``return_keys``, ``(densities, keys, num_keys)``.
     """
-    z = _checks.features(z, "z", min_rows=2, finite=normalized)
+    z = checks.features(z, "z", min_rows=2, finite=normalized)
     n = z.shape[0]
-    buckets = _checks.even_buckets(buckets)
+    buckets = checks.even_buckets(buckets)
     if buckets > n:
         raise ValueError(f"buckets must be at most the number of samples N = {n}, got {buckets}")
-    rounds = _checks.integer(rounds, "rounds", low=1)
-    neighbours = _checks.choice(neighbours, "neighbours", _checks.NEIGHBOURS)
-    levels = _checks.integer(levels, "levels", low=1, high=2)
+    rounds = checks.integer(rounds, "rounds", low=1)
+    neighbours = checks.choice(neighbours, "neighbours", checks.NEIGHBOURS)
+    levels = checks.integer(levels, "levels", low=1, high=2)
     if not normalized:
-        z = _checks.unit_rows(z, "z")
+        z = checks.unit_rows(z, "z")
     per_level = level_buckets(buckets, levels)
     columns = sum(k // 2 for k in per_level)
     if rotation is None:
@@ -128,7 +128,7 @@ def density(
         rotation = _check_rotation(rotation, z, 2 * columns, rounds)
 
     hashed = hash_keys(z, rotation, per_level, backend)
-    result = torch.zeros(n, dtype=_checks.accumulation_dtype(z.dtype), device=z.device)
+    result = torch.zeros(n, dtype=checks.accumulation_dtype(z.dtype), device=z.device)
     for r in range(rounds):
         order = backend.bucket_sort(hashed[r], math.prod(per_level))
         result.index_add_(0, order, backend.chunk_density(z[order], buckets, neighbours))
@@ -153,8 +153,8 @@ def _nearest(z: torch.Tensor, k, queries) -> tuple[torch.Tensor, torch.Tensor]:
     similarity matrix of at most ``reference.ops.TILE_ELEMENTS`` elements exists at a time."""
     from .reference.ops import TILE_ELEMENTS
 
-    z = _checks.features(z, "z", min_rows=2)
-    k = _checks.integer(k, "k", low=1, high=z.shape[0] - 1)
+    z = checks.features(z, "z", min_rows=2)
+    k = checks.integer(k, "k", low=1, high=z.shape[0] - 1)
     if queries is None:
         queries = torch.arange(z.shape[0], device=z.device)
     if not isinstance(queries, torch.Tensor) or queries.dtype != torch.int64 or queries.dim() != 1:
@@ -164,7 +164,7 @@ def _nearest(z: torch.Tensor, k, queries) -> tuple[torch.Tensor, torch.Tensor]:
     norms = z.norm(dim=1, keepdim=True)
     if bool((norms == 0).any()):
         raise ValueError("z has an all-zero row, which has no cosine neighbours")
-    unit = z.to(_checks.accumulation_dtype(z.dtype)) / norms.to(_checks.accumulation_dtype(z.dtype))
+    unit = z.to(checks.accumulation_dtype(z.dtype)) / norms.to(checks.accumulation_dtype(z.dtype))
     queries = queries.to(z.device)
     step = max(1, TILE_ELEMENTS // z.shape[0])
     values, indices = [], []

@@ -38,10 +38,11 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
-from . import _checks, ops
+from . import checks, ops
 from .density import hash_keys, level_buckets, random_rotation
+from .groups import density_groups_or_fewer, split_budget
 from .health import feature_health, warn_if_degenerate
-from .selection import DACSSettings, _grouped, split_budget, unit_inputs
+from .settings import DACSSettings
 
 
 # torch 2.13 deprecates all_gather_into_tensor for all_gather_single; older torch lacks the latter.
@@ -106,7 +107,7 @@ def select(
     ``init_process_group``), or until the transport sees the peer gone.
     """
     settings = DACSSettings.of(settings, **changes)
-    candidates_per_rank = _checks.integer(candidates_per_rank, "candidates_per_rank", low=1)
+    candidates_per_rank = checks.integer(candidates_per_rank, "candidates_per_rank", low=1)
     comm = _Comm(group)
     with comm.stage("prepare"):
         x, labeled = _agreed(comm, lambda: _local_input(unlabeled, labeled))
@@ -122,7 +123,7 @@ def select(
 
     dens, keys = _density(comm, x, starts, settings, generator)
     with comm.stage("groups"):
-        group_ids, used = _grouped(comm.all_gather_rows(dens), settings.groups, ops)
+        group_ids, used = density_groups_or_fewer(comm.all_gather_rows(dens), settings.groups)
         quotas = split_budget(torch.bincount(group_ids, minlength=used).cpu(), budget, settings.temperature)
         local_groups = group_ids[offset : offset + x.shape[0]]
     with comm.stage("labeled"):
@@ -184,7 +185,7 @@ def select_replicated(
     picks = torch.empty(budget, dtype=torch.int64, device=mine.device)
     picks[pairs[:, 0]] = pairs[:, 1]
     # Every rank holds the pool: each measures the health ``select`` would.
-    x, centers = unit_inputs(unlabeled, labeled)
+    x, centers = checks.unit_inputs(unlabeled, labeled)
     chosen = DACSSettings.of(settings, **changes)
     num_keys = math.prod(level_buckets(chosen.buckets, chosen.levels))
     health = feature_health(x, centers, picks, details.pop("keys"), num_keys, chosen.buckets)
@@ -195,7 +196,7 @@ def select_replicated(
 
 def _local_input(unlabeled, labeled) -> tuple[torch.Tensor, torch.Tensor | None]:
     """This rank's rows as ``select`` prepares them (its shard may be empty)."""
-    return unit_inputs(_checks.features(unlabeled, "unlabeled", min_rows=0, finite=False), labeled)
+    return checks.unit_inputs(checks.features(unlabeled, "unlabeled", min_rows=0, finite=False), labeled)
 
 
 def _same_everywhere(comm: "_Comm", description: tuple, budget: int, n: int, settings: DACSSettings) -> None:
@@ -204,7 +205,7 @@ def _same_everywhere(comm: "_Comm", description: tuple, budget: int, n: int, set
         values = [d[i] for d in everyone]
         if len(set(values)) > 1:
             raise ValueError(f"distributed.select: the ranks disagree on the {name}: {values}")
-    _checks.integer(budget, "budget", low=0, high=n)
+    checks.integer(budget, "budget", low=0, high=n)
     if n < 2:
         raise ValueError(f"distributed.select: the pool needs at least 2 rows over all ranks, got {n}")
     if settings.buckets > n:
@@ -313,7 +314,7 @@ def _density(comm: _Comm, x: torch.Tensor, starts: torch.Tensor, settings: DACSS
     owner = (torch.searchsorted(torch.arange(comm.world + 1) * chunks // comm.world, torch.arange(chunks), right=True) - 1).to(device)
     held, own = _held_chunks(owner.cpu(), comm.rank, chunks, neighbours)
     index = torch.arange(offset, offset + x.shape[0], device=device)
-    result = torch.zeros(x.shape[0], dtype=_checks.accumulation_dtype(x.dtype), device=device)
+    result = torch.zeros(x.shape[0], dtype=checks.accumulation_dtype(x.dtype), device=device)
     for r in range(rounds):
         with comm.stage("sort"):
             position = _sorted_positions(comm, keys[r], math.prod(per_level))
@@ -367,7 +368,7 @@ def _chunk_densities(rows, index, held, own, begins, neighbours) -> tuple[torch.
     [R, d] of the held chunks and their (sorted position, global index) [R, 2];
     returns the densities and the rows' global indices."""
     if not held:
-        return rows.new_empty(0, dtype=_checks.accumulation_dtype(rows.dtype)), index[:, 1]
+        return rows.new_empty(0, dtype=checks.accumulation_dtype(rows.dtype)), index[:, 1].contiguous()
     position = index[:, 0]
     n, device = int(begins[-1]), rows.device
     slot_of_chunk = torch.full((begins.numel() - 1,), -1, dtype=torch.int64)
@@ -378,7 +379,8 @@ def _chunk_densities(rows, index, held, own, begins, neighbours) -> tuple[torch.
     bounds = torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(sizes, 0)])
     dens = ops.chunk_density(rows[order], len(held), neighbours, bounds)
     keep = slice(int(bounds[own.start]), int(bounds[own.stop]))
-    return dens[keep], index[order][keep, 1]
+    # Contiguous: the indices feed torch.searchsorted, which warns on a strided view.
+    return dens[keep], index[order][keep, 1].contiguous()
 
 
 def _kcenter(comm: _Comm, x: torch.Tensor, centers: torch.Tensor | None, budget: int, generator, candidates: int):
@@ -397,14 +399,14 @@ def _kcenter(comm: _Comm, x: torch.Tensor, centers: torch.Tensor | None, budget:
     decrease, so a row not sent cannot overtake a candidate beyond T."""
     sizes = comm.all_gather_counts(x.shape[0])
     offset, members = int(sizes[: comm.rank].sum()), int(sizes.sum())
-    prepared = _checks.unit_rows(x, "unlabeled") if x.shape[0] else x
+    prepared = checks.unit_rows(x, "unlabeled") if x.shape[0] else x
     chosen = torch.full((budget,), -1, dtype=torch.int64, device=x.device)
     rows = x.new_empty((budget, x.shape[1]))
-    dist_ = torch.full((x.shape[0],), float("inf"), dtype=_checks.accumulation_dtype(x.dtype), device=x.device)
+    dist_ = torch.full((x.shape[0],), float("inf"), dtype=checks.accumulation_dtype(x.dtype), device=x.device)
     step = 0
     if centers is not None:
         if x.shape[0]:
-            dist_ = ops.min_distance(prepared, _checks.unit_rows(centers.to(x.dtype), "labeled"), "cosine")
+            dist_ = ops.min_distance(prepared, checks.unit_rows(centers.to(x.dtype), "labeled"), "cosine")
     else:
         first = int(torch.randint(members, (1,), generator=generator, device=generator.device))
         mine = torch.tensor([first - offset] if 0 <= first - offset < x.shape[0] else [], dtype=torch.int64, device=x.device)

@@ -3,11 +3,12 @@ per-group budget split (Eq. 10)."""
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 
 import torch
 
-from . import _checks, ops
+from . import checks, ops
 
 
 def _values(values, name: str) -> torch.Tensor:
@@ -19,7 +20,7 @@ def _values(values, name: str) -> torch.Tensor:
         raise TypeError(f"{name} must be a real tensor, got {values.dtype}")
     if not values.is_floating_point():
         values = values.double()
-    _checks.all_finite(values, name)
+    checks.all_finite(values, name)
     return values
 
 
@@ -42,7 +43,7 @@ def natural_breaks(values: torch.Tensor, classes: int = 4, *, backend: ModuleTyp
         of each group but the last, and the maximum (like ``jenkspy.jenks_breaks``).
     """
     values = _values(values, "values")
-    classes = _checks.integer(classes, "classes", low=2)
+    classes = checks.integer(classes, "classes", low=2)
     if values.numel() < classes:
         raise ValueError(f"values must hold at least classes = {classes} values, got {values.numel()}")
     try:
@@ -68,3 +69,67 @@ def density_groups(density: torch.Tensor, groups: int = 4, *, backend: ModuleTyp
     density = _values(density, "density")
     breaks = natural_breaks(density, groups, backend=backend)
     return torch.bucketize(density, breaks[1:-1].to(density.dtype), right=False)
+
+
+def density_groups_or_fewer(dens: torch.Tensor, groups: int, backend: ModuleType = ops) -> tuple[torch.Tensor, int]:
+    """Density groups [N] and their count: ``groups``, or the number of distinct
+    densities when that is smaller (one group when all are equal)."""
+    try:
+        return density_groups(dens, groups, backend=backend), groups
+    except ValueError as error:
+        # The kernel counts distinct values on its own sorted copy: counting here
+        # only on failure keeps a sort off the normal path.
+        if "distinct values" not in str(error):
+            raise
+    used = int(torch.unique(dens).numel())
+    warnings.warn(
+        f"select: the densities hold only {used} distinct value(s), fewer than groups = {groups}; "
+        f"using {used} group(s)", RuntimeWarning, stacklevel=3,
+    )
+    if used == 1:
+        return torch.zeros(dens.shape[0], dtype=torch.int64, device=dens.device), 1
+    return density_groups(dens, used, backend=backend), used
+
+
+def split_budget(group_sizes: torch.Tensor, budget: int, temperature: float = 0.25) -> torch.Tensor:
+    """Per-group budgets of Eq. 10 that sum to ``budget`` exactly.
+
+    The ratios are ``softmax((1 - |C_i| / |U|) / temperature)``; ``ratio * budget``
+    is rounded by largest remainder (ties to the lower, sparser group), each quota
+    is capped at its group's size, and what a cap cuts off is split again among
+    the other groups in proportion to their ratios. The paper's floor loses up to
+    ``groups - 1`` samples per cycle; this does not.
+
+    Args:
+        group_sizes: int64 [G] sizes |C_i| (zero allowed).
+        budget: 0 <= budget <= sum of the sizes.
+        temperature: > 0; lower gives the small (sparse) groups more.
+
+    Returns:
+        int64 [G] quotas, each within its group's size, summing to budget.
+    """
+    if not isinstance(group_sizes, torch.Tensor) or group_sizes.dim() != 1 or group_sizes.is_floating_point():
+        raise TypeError("group_sizes must be an int64 tensor [G]")
+    sizes = group_sizes.to(torch.int64).cpu()
+    if bool((sizes < 0).any()):
+        raise ValueError(f"group_sizes must be non-negative, got {sizes.tolist()}")
+    total = int(sizes.sum())
+    budget = checks.integer(budget, "budget", low=0, high=total)
+    temperature = checks.positive(temperature, "temperature")
+    ratios = torch.softmax((1 - sizes.double() / max(total, 1)) / temperature, dim=0)
+    quotas = torch.zeros_like(sizes)
+    remaining = budget
+    while remaining > 0:
+        room = quotas < sizes
+        share = torch.where(room, ratios, torch.zeros_like(ratios))
+        ideal = share / share.sum() * remaining
+        add = ideal.floor().to(torch.int64)
+        left = remaining - int(add.sum())
+        if left:
+            # Largest remainder; the stable sort keeps lower groups first on ties.
+            order = torch.sort(torch.where(room, ideal - add, -1.0), descending=True, stable=True).indices
+            add[order[:left]] += 1
+        wanted = quotas + add
+        quotas = torch.minimum(wanted, sizes)
+        remaining = int((wanted - quotas).sum())
+    return quotas

@@ -6,12 +6,12 @@ from types import ModuleType
 
 import torch
 
-from . import _checks, ops
+from . import checks, ops
 
 
 def _prepare(x: torch.Tensor, name: str, metric: str) -> torch.Tensor:
     # Cosine distances are 1 - x.y on unit rows; Euclidean ones use the raw rows.
-    return _checks.unit_rows(x, name) if metric == "cosine" else x
+    return checks.unit_rows(x, name) if metric == "cosine" else x
 
 
 def _common_dtype(*tensors: torch.Tensor) -> torch.dtype:
@@ -40,9 +40,9 @@ def min_distance(
     Returns:
         [N] distances, float64 if either input is float64, else float32.
     """
-    x = _checks.features(x, "x")
-    y = _checks.features(y, "y", like=(x, "x"))
-    metric = _checks.choice(metric, "metric", _checks.METRICS)
+    x = checks.features(x, "x")
+    y = checks.features(y, "y", like=(x, "x"))
+    metric = checks.choice(metric, "metric", checks.METRICS)
     dtype = _common_dtype(x, y)
     x, y = _prepare(x.to(dtype), "x", metric), _prepare(y.to(dtype), "y", metric)
     return backend.min_distance(x, y, metric)
@@ -75,12 +75,12 @@ def kcenter_greedy(
     Returns:
         int64 [budget] distinct indices into ``unlabeled``, in pick order.
     """
-    x = _checks.features(unlabeled, "unlabeled")
+    x = checks.features(unlabeled, "unlabeled")
     n = x.shape[0]
-    budget = _checks.integer(budget, "budget", low=0, high=n)
-    metric = _checks.choice(metric, "metric", _checks.METRICS)
+    budget = checks.integer(budget, "budget", low=0, high=n)
+    metric = checks.choice(metric, "metric", checks.METRICS)
     if labeled is not None:
-        labeled = _checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
+        labeled = checks.features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
         if labeled.shape[0] == 0:
             labeled = None
     dtype = _common_dtype(x, labeled) if labeled is not None else x.dtype

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from ._checks import accumulation_dtype
+from .checks import accumulation_dtype
 
 _REBUILD = "rebuild it with `pip install --no-build-isolation --force-reinstall .` in the dacs_ext source tree"
 
@@ -21,12 +21,12 @@ _REBUILD = "rebuild it with `pip install --no-build-isolation --force-reinstall 
 def _load_library() -> bool:
     """Loads ``_C*.so`` next to this file; returns whether it has CUDA kernels."""
     try:
-        from . import _build_info
+        from . import build_info
     except ImportError as e:
-        raise ImportError(f"dacs_ext was not built (no _build_info.py); {_REBUILD}") from e
-    if _build_info.TORCH_VERSION != torch.__version__:
+        raise ImportError(f"dacs_ext was not built (no build_info.py); {_REBUILD}") from e
+    if build_info.TORCH_VERSION != torch.__version__:
         raise ImportError(
-            f"dacs_ext was built against torch {_build_info.TORCH_VERSION} but torch "
+            f"dacs_ext was built against torch {build_info.TORCH_VERSION} but torch "
             f"{torch.__version__} is installed; {_REBUILD}"
         )
     here = os.path.dirname(os.path.abspath(__file__))
@@ -34,7 +34,7 @@ def _load_library() -> bool:
     if not libraries:
         raise ImportError(f"dacs_ext's compiled library _C*.so is missing from {here}; {_REBUILD}")
     torch.ops.load_library(libraries[0])
-    return bool(_build_info.WITH_CUDA)
+    return bool(build_info.WITH_CUDA)
 
 
 WITH_CUDA = _load_library()

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from mutations import MUTATIONS, Mutation  # noqa: E402
 
 # Build outputs and run data the copy does not need; the compiled library
-# (dacs_ext/_C*.so, _build_info.py) is copied, so Python-level bugs need no rebuild.
+# (dacs_ext/_C*.so, build_info.py) is copied, so Python-level bugs need no rebuild.
 SKIP = shutil.ignore_patterns(
     ".git", "cmake-build*", "build", "runs", "results", "__pycache__", ".pytest_cache", ".hypothesis", ".benchmarks",
     "*.egg-info",

@@ -135,7 +135,7 @@ MUTATIONS = (
     ),
     # Bugs behind the weak checks of issue 8 and other semantics the oracle pins down.
     Mutation(
-        "half-input-normalised-in-half", "dacs_ext/_checks.py",
+        "half-input-normalised-in-half", "dacs_ext/checks.py",
         "    t = t.to(accumulation_dtype(t.dtype))\n    norms", "    norms",
         (API,), "half inputs are normalised in half precision before the float32 kernels",
     ),
@@ -145,12 +145,12 @@ MUTATIONS = (
         ("tests/test_ops.py",), "the reference density counts each row against itself",
     ),
     Mutation(
-        "split-budget-floor", "dacs_ext/selection.py",
+        "split-budget-floor", "dacs_ext/groups.py",
         "            add[order[:left]] += 1\n", "            add[order[:0]] += 1\n",
         (SELECTION,), "quotas are floored (Eq. 10 as printed) and the remainder is handed out by the cap loop in any order",
     ),
     Mutation(
-        "split-budget-ignores-temperature", "dacs_ext/selection.py",
+        "split-budget-ignores-temperature", "dacs_ext/groups.py",
         "(1 - sizes.double() / max(total, 1)) / temperature", "(1 - sizes.double() / max(total, 1))",
         (ORACLE, SELECTION), "Eq. 10's temperature is ignored",
     ),
@@ -188,7 +188,7 @@ MUTATIONS = (
     ),
     # Issue 9.
     Mutation(
-        "select-no-group-fallback", "dacs_ext/selection.py",
+        "select-no-group-fallback", "dacs_ext/groups.py",
         '        if "distinct values" not in str(error):\n            raise\n', "        raise\n",
         (SELECTION,), "an acquisition with fewer distinct densities than groups kills the run",
     ),
@@ -448,7 +448,7 @@ MUTATIONS = (
         (TRAINING,), "bf16 autocast that miscomputes the model goes unnoticed: training fits a function float32 evaluation does not compute",
     ),
     Mutation(
-        "named-settings-ignored", "dacs_ext/selection.py",
+        "named-settings-ignored", "dacs_ext/settings.py",
         "return super().of(cls.named(settings) if isinstance(settings, str) else settings, **changes)",
         "return super().of(None, **changes)",
         (SELECTION,), "select(..., 'recommended') silently runs the paper's settings",
@@ -599,5 +599,10 @@ MUTATIONS = (
         "report-drops-the-combination-base", "experiments/report.py",
         '    base = method[: -len("-dacs")] if method.endswith("-dacs") else None\n', "    base = None\n",
         (EXPERIMENTS,), "LearnLoss + DACS is never compared with LearnLoss",
+    ),
+    Mutation(
+        "distributed-strided-home-indices", "dacs_ext/distributed.py",
+        "    return dens[keep], index[order][keep, 1].contiguous()\n", "    return dens[keep], index[order][keep, 1]\n",
+        ("tests/test_distributed.py::test_a_healthy_selection_prints_no_warning",), "every distributed selection prints torch's warning about a strided searchsorted input",
     ),
 )

@@ -66,7 +66,7 @@ def test_torch_compile_fullgraph(device, gen):
 
 
 def test_cuda_kernels_are_registered_exactly_when_built():
-    # What _build_info says and what the dispatcher holds agree for every op with
+    # What build_info says and what the dispatcher holds agree for every op with
     # a CUDA kernel (natural_breaks always registers CUDA, as a copy to its CPU kernel).
     for name in ("lsh_buckets", "bucket_sort", "chunk_density", "min_distance", "kcenter_greedy"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"dacs::{name}", "CPU")

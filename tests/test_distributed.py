@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
+import warnings
 
 import pytest
 import torch
@@ -104,6 +105,20 @@ def equivalence_worker(rank: int, world: int, store: str, seeds: list[int], back
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
 def test_picks_equal_single_process_select(tmp_path, world):
     spawn(equivalence_worker, world, tmp_path, list(range(100 * world, 100 * world + 16)))
+
+
+def quiet_worker(rank: int, world: int, store: str) -> None:
+    join(rank, world, store)
+    g = torch.Generator().manual_seed(rank)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning (e.g. torch's about strided inputs) fails the rank
+        distributed.select(torch.randn(3000, 16, generator=g), torch.randn(20, 16, generator=g), 100,
+                           generator=torch.Generator().manual_seed(0))
+    dist.destroy_process_group()
+
+
+def test_a_healthy_selection_prints_no_warning(tmp_path):
+    spawn(quiet_worker, 2, tmp_path)
 
 
 @pytest.mark.cuda

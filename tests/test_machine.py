@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from dacs_ext import _build_info, machine
+from dacs_ext import build_info, machine
 
 # The name cpu_isa gives each extension, and the flag /proc/cpuinfo gives it.
 CPU_FLAGS = {
@@ -33,7 +33,7 @@ def test_the_kernels_name_the_extensions_they_were_built_with():
     flags = cpu_flags()
     # A library using an extension the CPU lacks would die of an illegal instruction.
     assert all(CPU_FLAGS[name] in flags for name in claimed[1:]), (claimed, sorted(flags & set(CPU_FLAGS.values())))
-    if _build_info.MARCH == "native":  # built here: every extension the CPU has
+    if build_info.MARCH == "native":  # built here: every extension the CPU has
         assert set(claimed[1:]) == {name for name, flag in CPU_FLAGS.items() if flag in flags}, claimed
 
 

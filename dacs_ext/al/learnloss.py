@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import _checks
+from .. import checks
 from ..nn import head_input
-from ..selection import DACSSettings
-from ..settings import Settings
+from ..settings import DACSSettings, Settings
 from .model import Head, Tapped
 from .strategies import DACSStrategy, PoolState, Strategy, highest
 
@@ -39,10 +38,10 @@ class LearnLossSettings(Settings):
 
     def __post_init__(self) -> None:
         self._store(
-            margin=_checks.positive(self.margin, "margin"),
-            weight=_checks.at_least(self.weight, "weight", 0.0),
-            width=_checks.integer(self.width, "width", low=1),
-            subset=_checks.integer(self.subset, "subset", low=0),
+            margin=checks.positive(self.margin, "margin"),
+            weight=checks.at_least(self.weight, "weight", 0.0),
+            width=checks.integer(self.width, "width", low=1),
+            subset=checks.integer(self.subset, "subset", low=0),
         )
 
 

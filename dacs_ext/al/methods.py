@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import _checks
-from ..selection import NAMED_SETTINGS, DACSSettings
-from ..settings import Settings
+from .. import checks
+from ..settings import NAMED_SETTINGS, DACSSettings, Settings
 from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings
 from .nce import NCENet, NCENetDACS, NCESettings
 from .strategies import CDAL, CoreSet, DACSStrategy, DensestKCenter, DensityGroupKCenter, Random, Strategy
@@ -73,7 +72,7 @@ def make_strategy(name: str, settings: dict[str, Settings] | None = None, **chan
     given; a strategy takes the ones it names in ``settings_names``). Keyword
     ``changes`` change fields of a strategy's only settings object, e.g.
     ``make_strategy("dacs", buckets=20)``. The strategy's ``name`` is ``name``."""
-    _checks.choice(name, "method", tuple(STRATEGIES))
+    checks.choice(name, "method", tuple(STRATEGIES))
     method = STRATEGIES[name]
     if changes:
         names = method.strategy.settings_names

@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import _checks
-from ..selection import DACSSettings
-from ..settings import Settings
+from .. import checks
+from ..settings import DACSSettings, Settings
 from .strategies import DACSStrategy, PoolState, Strategy, highest
 
 SCORES = ("rejection", "confusion")
@@ -38,9 +37,9 @@ class NCESettings(Settings):
 
     def __post_init__(self) -> None:
         self._store(
-            score=_checks.choice(self.score, "score", SCORES),
-            prototypes=_checks.integer(self.prototypes, "prototypes", low=1),
-            subset=_checks.integer(self.subset, "subset", low=0),
+            score=checks.choice(self.score, "score", SCORES),
+            prototypes=checks.integer(self.prototypes, "prototypes", low=1),
+            subset=checks.integer(self.subset, "subset", low=0),
         )
 
 
@@ -102,7 +101,7 @@ def nce_uncertainty(scores: torch.Tensor, kind: str = "rejection") -> torch.Tens
       confusion score without a formula its public code confirms; this is our
       definition.
     """
-    kind = _checks.choice(kind, "kind", SCORES)
+    kind = checks.choice(kind, "kind", SCORES)
     if kind == "rejection":
         return (1 - scores).sum(dim=1)
     return scores.sum(dim=1) - scores.amax(dim=1)

@@ -21,7 +21,8 @@ from ..cdal import cdal_kcenter
 from ..density import density
 from ..groups import density_groups
 from ..kcenter import kcenter_greedy
-from ..selection import DACS, DACSSettings, expand_and_squeeze
+from ..selection import DACS, expand_and_squeeze
+from ..settings import DACSSettings
 from .model import KINDS, Head
 
 

@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import functools
 
-from ..cdal import cdal_kcenter as _cdal_kcenter
-from ..density import density as _density
-from ..groups import density_groups as _density_groups
-from ..groups import natural_breaks as _natural_breaks
-from ..kcenter import kcenter_greedy as _kcenter_greedy
-from ..kcenter import min_distance as _min_distance
-from ..selection import select as _select
+from .. import cdal, groups, kcenter, selection
+from ..density import density as density_with_backend
 from . import ops
 
-density = functools.partial(_density, backend=ops)
-min_distance = functools.partial(_min_distance, backend=ops)
-kcenter_greedy = functools.partial(_kcenter_greedy, backend=ops)
-natural_breaks = functools.partial(_natural_breaks, backend=ops)
-density_groups = functools.partial(_density_groups, backend=ops)
-select = functools.partial(_select, backend=ops)
-cdal_kcenter = functools.partial(_cdal_kcenter, backend=ops)
+density = functools.partial(density_with_backend, backend=ops)
+min_distance = functools.partial(kcenter.min_distance, backend=ops)
+kcenter_greedy = functools.partial(kcenter.kcenter_greedy, backend=ops)
+natural_breaks = functools.partial(groups.natural_breaks, backend=ops)
+density_groups = functools.partial(groups.density_groups, backend=ops)
+select = functools.partial(selection.select, backend=ops)
+cdal_kcenter = functools.partial(cdal.cdal_kcenter, backend=ops)
 
 __all__ = ["ops", "density", "min_distance", "kcenter_greedy", "natural_breaks", "density_groups", "select", "cdal_kcenter"]

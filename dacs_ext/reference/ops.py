@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._checks import accumulation_dtype
+from ..checks import accumulation_dtype
 
 # Elements of the largest temporary matrix a tiled computation may form.
 TILE_ELEMENTS = 1 << 24

@@ -124,3 +124,14 @@ def unit_rows(t: torch.Tensor, name: str) -> torch.Tensor:
             "which cannot be L2-normalised"
         )
     return t / norms.unsqueeze(1)
+
+
+def unit_inputs(x: torch.Tensor, labeled: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The rows ``select`` works on: x [N, d] (already checked, N may be 0) and
+    labeled [M, d] (checked here) as unit rows in the accumulation dtype;
+    labeled None when absent or empty."""
+    if labeled is not None:
+        labeled = features(labeled, "labeled", min_rows=0, like=(x, "unlabeled"))
+        labeled = unit_rows(labeled, "labeled") if labeled.shape[0] else None
+    x = unit_rows(x, "unlabeled") if x.shape[0] else x.to(accumulation_dtype(x.dtype))
+    return x, labeled
