@@ -1,3 +1,5 @@
+#include <torch/library.h>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -10,3 +12,11 @@ void check_bucket_sort_args(const at::Tensor& buckets, int64_t num_buckets) {
 }
 
 }  // namespace dacs
+
+// The op's schema, beside the checks every backend runs.
+TORCH_LIBRARY_FRAGMENT(dacs, m) {
+  // Stable counting sort: buckets [N] int64 in [0, num_buckets) -> order [N] int64.
+  // On CUDA its range check is read back by the host (a sync), so the op cannot be
+  // captured in a CUDA graph.
+  m.def("bucket_sort(Tensor buckets, int num_buckets) -> Tensor", {at::Tag::cudagraph_unsafe});
+}

@@ -1,3 +1,5 @@
+#include <torch/library.h>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -32,3 +34,13 @@ Neighbours check_chunk_density_args(const at::Tensor& z_sorted, int64_t chunks,
 }
 
 }  // namespace dacs
+
+// The op's schema, beside the checks every backend runs.
+TORCH_LIBRARY_FRAGMENT(dacs, m) {
+  // Eq. 7-8 over equal-size chunks of the sorted rows: z_sorted [N, d] -> [N]
+  // (float32, or float64 for float64 input). neighbours: 'back', 'both' or 'none'.
+  // bounds, when given: int64 [chunks + 1] on the CPU, chunk c being rows
+  // [bounds[c], bounds[c + 1]) (a shard's chunks in distributed selection); by
+  // default the equal split, sizes differing by at most one.
+  m.def("chunk_density(Tensor z_sorted, int chunks, str neighbours, Tensor? bounds=None) -> Tensor");
+}

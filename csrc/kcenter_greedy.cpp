@@ -1,3 +1,5 @@
+#include <torch/library.h>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -30,3 +32,15 @@ Metric check_kcenter_greedy_args(const at::Tensor& x, const at::Tensor& min_dist
 }
 
 }  // namespace dacs
+
+// The op's schema, beside the checks every backend runs.
+TORCH_LIBRARY_FRAGMENT(dacs, m) {
+  // Algorithm 1 lines 7-10: budget greedy farthest-point picks over x [N, d] given
+  // each row's distance to the current centers min_dist [N] (-inf excludes a row)
+  // -> int64 [budget]. A picked row j becomes the center center_side[j] [d]
+  // (default x[j]): the distance of row i to it pairs x[i] with center_side[j], so
+  // an asymmetric pairing (CDAL's symmetric KL) runs on the same kernels. On CUDA its
+  // failure check is read back by the host, so it cannot be captured in a CUDA graph.
+  m.def("kcenter_greedy(Tensor x, Tensor min_dist, int budget, str metric, Tensor? center_side=None) -> Tensor",
+        {at::Tag::cudagraph_unsafe});
+}

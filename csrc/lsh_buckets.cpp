@@ -1,3 +1,5 @@
+#include <torch/library.h>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -18,3 +20,10 @@ void check_lsh_buckets_args(const at::Tensor& z, const at::Tensor& rotation) {
 }
 
 }  // namespace dacs
+
+// The op's schema, beside the checks every backend runs.
+TORCH_LIBRARY_FRAGMENT(dacs, m) {
+  // Eq. 6 per hashing round: argmax([z R ; -z R]). z [N, d], rotation [rounds, d, k/2]
+  // -> int64 [rounds, N] in [0, k).
+  m.def("lsh_buckets(Tensor z, Tensor rotation) -> Tensor");
+}

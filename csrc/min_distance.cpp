@@ -1,3 +1,5 @@
+#include <torch/library.h>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -17,3 +19,10 @@ Metric check_min_distance_args(const at::Tensor& x, const at::Tensor& y,
 }
 
 }  // namespace dacs
+
+// The op's schema, beside the checks every backend runs.
+TORCH_LIBRARY_FRAGMENT(dacs, m) {
+  // Distance from every row of x [N, d] to its nearest row of y [M, d] -> [N].
+  // metric: 'cosine' (1 - x.y, unit rows) or 'euclidean'.
+  m.def("min_distance(Tensor x, Tensor y, str metric) -> Tensor");
+}

@@ -13,5 +13,13 @@ void check_natural_breaks_args(const at::Tensor& values, int64_t classes) {
               " values, got ", values.numel());
 }
 
-
 }  // namespace dacs
+
+// The op's schema, beside the checks every backend runs.
+TORCH_LIBRARY_FRAGMENT(dacs, m) {
+  // Exact Fisher-Jenks breaks of values [N] into `classes` groups -> [classes + 1]
+  // in values' dtype: the minimum, the largest value of each group but the last,
+  // the maximum (jenkspy.jenks_breaks). CUDA values are solved on the CPU, so the op
+  // cannot be captured in a CUDA graph.
+  m.def("natural_breaks(Tensor values, int classes) -> Tensor", {at::Tag::cudagraph_unsafe});
+}

@@ -56,8 +56,8 @@ def integer(value, name: str, *, low: int, high: int | None = None) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     value = int(value)  # numpy integers too
     if value < low or (high is not None and value > high):
-        bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {bounds}, got {value}")
+        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
     return value
 
 

@@ -36,7 +36,7 @@ def cpu_model() -> str:
 def kernel_isa() -> str:
     """The vector extensions the loaded ``dacs`` library was compiled with (its
     ``-march``), e.g. ``"x86-64 AVX2 FMA AVX-512F AVX-512BW AVX-512VL AMX-TILE"``."""
-    return torch.ops.dacs.cpu_isa()
+    return ops.cpu_isa()
 
 
 def torch_paths() -> str:

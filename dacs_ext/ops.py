@@ -1,9 +1,13 @@
 """Loads the compiled ``dacs`` operator library and registers its fake kernels.
 
-The ops live in ``torch.ops.dacs``; their schemas are in ``csrc/dacs.cpp``. The
+The ops live in ``torch.ops.dacs``; each op's schema is in ``csrc/<op>.cpp``. The
 fake (meta) kernels below give output shapes and dtypes without running
 anything, which is what ``torch.compile(fullgraph=True)`` and
 ``torch.library.opcheck`` need.
+
+A missing or mismatched build does not fail ``import dacs_ext`` (so that
+``dacs_ext.reference`` works without it): the first call of a compiled op raises
+the reason and how to rebuild (``LOAD_ERROR``).
 """
 
 from __future__ import annotations
@@ -33,32 +37,53 @@ def _load_library() -> bool:
     libraries = glob.glob(os.path.join(here, "_C*.so"))
     if not libraries:
         raise ImportError(f"dacs_ext's compiled library _C*.so is missing from {here}; {_REBUILD}")
-    torch.ops.load_library(libraries[0])
+    try:
+        torch.ops.load_library(libraries[0])
+    except OSError as error:
+        raise ImportError(f"dacs_ext's compiled library {libraries[0]} does not load ({error}); {_REBUILD}") from error
     return bool(build_info.WITH_CUDA)
 
 
-WITH_CUDA = _load_library()
+try:
+    WITH_CUDA = _load_library()
+    LOAD_ERROR: str | None = None
+except ImportError as error:
+    WITH_CUDA, LOAD_ERROR = False, str(error)
 
 
-# The fake kernels check what the real ones check about shapes and dtypes, so
-# that a traced or compiled call fails where an eager one would.
-@torch.library.register_fake("dacs::lsh_buckets")
-def _(z, rotation):
+def _op(name: str):
+    """``torch.ops.dacs.<name>``, or without a usable library a function that
+    raises why at its first call."""
+    if LOAD_ERROR is None:
+        return getattr(torch.ops.dacs, name)
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError(f"dacs_ext.ops.{name}: {LOAD_ERROR}")
+
+    return unavailable
+
+
+def _register_fake_kernels() -> None:
+    """The fake kernels check what the real ones check about shapes and dtypes, so
+    that a traced or compiled call fails where an eager one would."""
+    for name, kernel in _FAKE_KERNELS.items():
+        torch.library.register_fake(f"dacs::{name}")(kernel)
+
+
+def _fake_lsh_buckets(z, rotation):
     torch._check(z.dim() == 2, lambda: f"z must be 2-D [N, d], got shape {list(z.shape)}")
     torch._check(rotation.dim() == 3 and rotation.shape[1] == z.shape[1], lambda: f"rotation must be [rounds, d, k/2], got shape {list(rotation.shape)}")
     torch._check(rotation.dtype == z.dtype, lambda: f"rotation must have z's dtype {z.dtype}, got {rotation.dtype}")
     return z.new_empty((rotation.shape[0], z.shape[0]), dtype=torch.int64)
 
 
-@torch.library.register_fake("dacs::bucket_sort")
-def _(buckets, num_buckets):
+def _fake_bucket_sort(buckets, num_buckets):
     torch._check(buckets.dim() == 1 and buckets.dtype == torch.int64, lambda: f"buckets must be an int64 tensor [N], got {buckets.dtype} {list(buckets.shape)}")
     torch._check(num_buckets >= 1, lambda: f"num_buckets must be at least 1, got {num_buckets}")
     return torch.empty_like(buckets)
 
 
-@torch.library.register_fake("dacs::chunk_density")
-def _(z_sorted, chunks, neighbours, bounds=None):
+def _fake_chunk_density(z_sorted, chunks, neighbours, bounds=None):
     torch._check(z_sorted.dim() == 2, lambda: f"z_sorted must be 2-D [N, d], got shape {list(z_sorted.shape)}")
     torch._check(1 <= chunks <= z_sorted.shape[0], lambda: f"chunks must be in [1, N = {z_sorted.shape[0]}], got {chunks}")
     torch._check(
@@ -68,29 +93,38 @@ def _(z_sorted, chunks, neighbours, bounds=None):
     return z_sorted.new_empty((z_sorted.shape[0],), dtype=accumulation_dtype(z_sorted.dtype))
 
 
-@torch.library.register_fake("dacs::min_distance")
-def _(x, y, metric):
+def _fake_min_distance(x, y, metric):
     torch._check(x.dim() == 2 and y.dim() == 2 and x.shape[1] == y.shape[1], lambda: f"x [N, d] and y [M, d] must share d, got {list(x.shape)} and {list(y.shape)}")
     return x.new_empty((x.shape[0],), dtype=accumulation_dtype(x.dtype))
 
 
-@torch.library.register_fake("dacs::kcenter_greedy")
-def _(x, min_dist, budget, metric, center_side=None):
+def _fake_kcenter_greedy(x, min_dist, budget, metric, center_side=None):
     torch._check(x.dim() == 2 and min_dist.shape == (x.shape[0],), lambda: f"x must be [N, d] and min_dist [N], got {list(x.shape)} and {list(min_dist.shape)}")
     torch._check(0 <= budget <= x.shape[0], lambda: f"budget must be in [0, N = {x.shape[0]}], got {budget}")
     return x.new_empty((budget,), dtype=torch.int64)
 
 
-@torch.library.register_fake("dacs::natural_breaks")
-def _(values, classes):
+def _fake_natural_breaks(values, classes):
     torch._check(values.dim() == 1, lambda: f"values must be 1-D [N], got shape {list(values.shape)}")
     torch._check(2 <= classes <= values.shape[0], lambda: f"classes must be in [2, N = {values.shape[0]}], got {classes}")
     return values.new_empty((classes + 1,))
 
 
-lsh_buckets = torch.ops.dacs.lsh_buckets
-bucket_sort = torch.ops.dacs.bucket_sort
-chunk_density = torch.ops.dacs.chunk_density
-min_distance = torch.ops.dacs.min_distance
-kcenter_greedy = torch.ops.dacs.kcenter_greedy
-natural_breaks = torch.ops.dacs.natural_breaks
+_FAKE_KERNELS = {
+    "lsh_buckets": _fake_lsh_buckets,
+    "bucket_sort": _fake_bucket_sort,
+    "chunk_density": _fake_chunk_density,
+    "min_distance": _fake_min_distance,
+    "kcenter_greedy": _fake_kcenter_greedy,
+    "natural_breaks": _fake_natural_breaks,
+}
+if LOAD_ERROR is None:
+    _register_fake_kernels()
+
+lsh_buckets = _op("lsh_buckets")
+bucket_sort = _op("bucket_sort")
+chunk_density = _op("chunk_density")
+min_distance = _op("min_distance")
+kcenter_greedy = _op("kcenter_greedy")
+natural_breaks = _op("natural_breaks")
+cpu_isa = _op("cpu_isa")

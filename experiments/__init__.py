@@ -1,2 +1,4 @@
-"""The paper's experiments with dacs_ext: tasks, the command line (``python -m
-experiments run|report``), and the kernel demo (``python -m experiments.demo``)."""
+"""The paper's experiments with dacs_ext: ``tasks`` (Repeated-MNIST, Davis,
+CIFAR-10), the run machinery (``runner``, ``layout``, ``report``, ``stats``),
+``analyses`` (ablation, the paper's figures, redundancy and replays) and one
+command line, ``python -m experiments --help``."""

@@ -5,6 +5,7 @@
     python -m experiments report DIR                      # table and plot of a (partial) run
     python -m experiments analyze ablation --out DIR      # DACS, one setting changed at a time
     python -m experiments analyze fig1|fig3|fig4 --out DIR  # the paper's analyses (fig5 RUN --out DIR)
+    python -m experiments analyze redundancy DIR          # labels spent on copies (Repeated-MNIST), DACS replays
 
 Strategy settings: --dacs-rounds 4 --dacs-neighbours both --dacs-share-centers ...
 (one option per field of each settings object, e.g. dacs_ext.DACSSettings).
@@ -28,18 +29,49 @@ import sys
 
 from dacs_ext.al import SETTINGS, STRATEGIES, LoopConfig, TrainConfig
 
-from . import ablation as ablation_module
-from . import figures
-from .davis import AFFINITIES
-from .layout import TABLE
+from .analyses import ablation as ablation_module
+from .analyses import figures, redundancy
+from .tasks.davis import AFFINITIES
+from .layout import ANALYSIS, TABLE
 from .report import plot_path, report
 from .runner import RunError, run
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            run_command(args)
+        elif args.command == "analyze":
+            print(analyze_command(args))
+            return 0
+        print(report(args.out))
+        print(f"table: {os.path.join(args.out, TABLE)}\nplot:  {plot_path(args.out)}")
+    except (RunError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; every finished cycle is saved: add --resume to continue in {args.out}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command: ``run``, ``report`` and ``analyze`` with its analyses."""
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("run", help="run (or --resume) active learning for each method and trial")
+    run_parser(commands.add_parser("run", help="run (or --resume) active learning for each method and trial"))
+    commands.add_parser("report", help="write and print the table and plot of a run").add_argument("out")
+    analyze = commands.add_parser("analyze", help="the paper's analyses, the DACS ablation and the redundancy of a run's labels")
+    analyses = analyze.add_subparsers(dest="analysis", required=True)
+    ablation_parser(analyses)
+    figure_parsers(analyses)
+    redundancy_parser(analyses)
+    return parser
+
+
+def run_parser(start: argparse.ArgumentParser) -> None:
+    """The ``run`` command's options, one per field of every settings object."""
     start.add_argument("--task", default="rmnist")
     start.add_argument("--methods", default="random,coreset,dacs", help=f"comma-separated: {', '.join(STRATEGIES)}")
     start.add_argument("--trials", type=int, default=3)
@@ -74,12 +106,40 @@ def main(argv: list[str] | None = None) -> int:
                 group.add_argument(
                     flag, dest=f"{name}.{f.name}", metavar=f.name.upper(), type=type(f.default), default=None, help=f"default {f.default}"
                 )
-    show = commands.add_parser("report", help="write and print the table and plot of a run")
-    show.add_argument("out")
-    analyze = commands.add_parser("analyze", help="the paper's analyses and the DACS ablation")
-    analyses = analyze.add_subparsers(dest="analysis", required=True)
+
+
+def run_command(args: argparse.Namespace) -> None:
+    """``run``: joins the process group under torchrun, resolves the settings
+    given on the command line and runs (or resumes) every method and trial."""
+    rank = join_process_group()
+    if rank:
+        args.out = f"{args.out}.rank{rank}"
+    changes = settings_changes(args)
+    run(
+        args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
+        preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
+        warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), loop=changes.pop(LOOP, None),
+        aux_dim=args.aux_dim, affinity=args.affinity, device=args.device, progress=not args.no_progress,
+    )
+
+
+def analyze_command(args: argparse.Namespace) -> str:
+    """``analyze``: runs one analysis; returns its text and where it was written."""
+    if args.analysis == "redundancy":
+        return redundancy.redundancy(args.out, args.replay) + f"\nwritten to {os.path.join(args.out, ANALYSIS)}"
+    if args.analysis == "ablation":
+        text = ablation_module.ablation(
+            args.out, task=args.task, preset=args.preset, trials=args.trials, seed=args.seed,
+            axes=[a for a in args.axes.split(",") if a], data_dir=args.data_dir, progress=not args.no_progress,
+        )
+        return text + f"\nsummary: {os.path.join(args.out, ablation_module.SUMMARY)}.md, .json, .png"
+    return run_figure(args) + f"\nsummary: {os.path.join(args.out, args.analysis)}.md, .json, .png"
+
+
+def ablation_parser(analyses) -> None:
+    """The ``analyze ablation`` command (``experiments/analyses/ablation.py``)."""
     ablate = analyses.add_parser(
-        "ablation", help="DACS with one setting changed at a time (experiments/ablation.py)",
+        "ablation", help="DACS with one setting changed at a time",
         description=ablation_module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ablate.add_argument("--out", required=True, help="directory of the points' runs and the summary (resumable)")
@@ -90,45 +150,20 @@ def main(argv: list[str] | None = None) -> int:
     ablate.add_argument("--axes", default=",".join(ablation_module.AXES), help=f"comma-separated, of: {', '.join(ablation_module.AXES)}")
     ablate.add_argument("--data-dir", default=None)
     ablate.add_argument("--no-progress", action="store_true")
-    figure_parsers(analyses)
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "analyze" and args.analysis == "ablation":
-            text = ablation_module.ablation(
-                args.out, task=args.task, preset=args.preset, trials=args.trials, seed=args.seed,
-                axes=[a for a in args.axes.split(",") if a], data_dir=args.data_dir, progress=not args.no_progress,
-            )
-            print(text)
-            print(f"summary: {os.path.join(args.out, ablation_module.SUMMARY)}.md, .json, .png")
-            return 0
-        if args.command == "analyze":
-            print(run_figure(args))
-            print(f"summary: {os.path.join(args.out, args.analysis)}.md, .json, .png")
-            return 0
-        if args.command == "run":
-            rank = join_process_group()
-            if rank:
-                args.out = f"{args.out}.rank{rank}"
-            changes = settings_changes(args)
-            run(
-                args.out, task=args.task, methods=[m for m in args.methods.split(",") if m], trials=args.trials,
-                preset=args.preset, seed=args.seed, data_dir=args.data_dir, resume=args.resume,
-                warm_start=not args.fresh_init, settings=changes, training=changes.pop(TRAINING, None), loop=changes.pop(LOOP, None), aux_dim=args.aux_dim, affinity=args.affinity, device=args.device,
-                progress=not args.no_progress,
-            )
-        print(report(args.out))
-        print(f"table: {os.path.join(args.out, TABLE)}\nplot:  {plot_path(args.out)}")
-    except (RunError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; every finished cycle is saved: add --resume to continue in {args.out}", file=sys.stderr)
-        return 130
-    return 0
+
+
+def redundancy_parser(analyses) -> None:
+    """The ``analyze redundancy`` command (``experiments/analyses/redundancy.py``)."""
+    parser = analyses.add_parser(
+        "redundancy", help="labels spent on copies and class balance of a Repeated-MNIST run; replays of DACS cycles",
+        description=redundancy.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("out", help="run directory")
+    parser.add_argument("--replay", action="append", default=[], metavar="METHOD:TRIAL:CYCLE", help="replay a DACS cycle (repeatable)")
 
 
 def figure_parsers(analyses) -> None:
-    """The ``analyze fig1|fig3|fig4|fig5`` commands (``experiments/figures.py``)."""
+    """The ``analyze fig1|fig3|fig4|fig5`` commands (``experiments/analyses/figures.py``)."""
     helps = {
         "fig1": "density against prediction entropy and loss (exact k-NN and LSH)",
         "fig3": "small budgets (queries of 100), and what DACS saw",

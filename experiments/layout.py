@@ -5,7 +5,7 @@
     <method>/trial-<k>/checkpoint.pt what --resume needs (never committed: cycles.jsonl has the results)
     results.md, <metric>.png         the tables and the plot of the task's first metric
                                      (accuracy.png, mse.png; ``report``)
-    analysis.md                      ``python -m experiments.analysis``
+    analysis.md                      ``python -m experiments analyze redundancy``
 
 The two per-trial files are what ``dacs_ext.al.run_trial`` writes into its
 ``directory``; their names come from there.

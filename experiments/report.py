@@ -17,7 +17,7 @@ from dacs_ext.al.metrics import LOWER_IS_BETTER, METRICS
 
 from .layout import CONFIG, TABLE, cycles_path, plot_name
 from .runner import RunError
-from .stats import CONFIDENCE, area_under_curve, paired_difference
+from .stats import CONFIDENCE, area_under_curve, mean_std, paired_difference
 
 
 def label(config: dict, method: str) -> str:
@@ -42,10 +42,6 @@ def collect(out: str) -> tuple[dict, dict[str, list[list[dict]]]]:
                 trials.append(read_jsonl(cycles))
         runs[method] = trials
     return config, runs
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 # How each metric a run records is shown: its description, the factor applied
@@ -77,7 +73,7 @@ def summarize(runs: dict[str, list[list[dict]]], metric: str = "accuracy") -> di
         rows = []
         for cycle in range(max((len(t) for t in trials), default=0)):
             reached = [t[cycle] for t in trials if len(t) > cycle]
-            mean, std = _mean_std([scale * r[metric] for r in reached])
+            mean, std = mean_std([scale * r[metric] for r in reached])
             rows.append(dict(labeled=reached[0]["labeled"], proportion=reached[0]["proportion"], mean=mean, std=std, trials=len(reached)))
         table[method] = rows
     return table
@@ -157,7 +153,7 @@ def paired_table(config: dict, runs: dict[str, list[list[dict]]], metric: str) -
             continue
         cells = []
         for values in (aucs, finals):
-            mean, std = _mean_std(list(values[method].values()))
+            mean, std = mean_std(list(values[method].values()))
             cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
         for values in (aucs, finals):
             against = comparisons(method, methods)

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import os
+from typing import Callable
 
 import torch
 
@@ -30,18 +31,27 @@ def resolve_settings(preset_settings: dict, changes: dict[str, dict] | None) -> 
     unknown = sorted(set(changes) - set(SETTINGS))
     if unknown:
         raise RunError(f"unknown strategy settings {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+    return {name: changed(name, preset_settings.get(name), changes.get(name), cls.of) for name, cls in SETTINGS.items()}
+
+
+def changed(option: str, base, changes: dict | None, apply: Callable):
+    """``apply(base, **changes)``; a bad value is a ``RunError`` that names its
+    command-line option (``--{option}-{field}``)."""
+    changes = changes or {}
+    for field, value in changes.items():
+        try:
+            apply(base, **{field: value})
+        except (TypeError, ValueError) as error:
+            raise RunError(f"--{option}-{field.replace('_', '-')}: {error}") from None
     try:
-        return {name: cls.of(preset_settings.get(name), **changes.get(name, {})) for name, cls in SETTINGS.items()}
-    except (TypeError, ValueError) as error:
-        raise RunError(f"strategy settings: {error}") from None
+        return apply(base, **changes)
+    except (TypeError, ValueError) as error:  # fields fine alone, wrong together
+        raise RunError(f"--{option}-*: {error}") from None
 
 
 def resolve_training(preset_train: TrainConfig, changes: dict | None) -> TrainConfig:
     """The preset's training with the command line's ``changes`` (``{field: value}``) applied."""
-    try:
-        return dataclasses.replace(preset_train, **(changes or {}))
-    except (TypeError, ValueError) as error:
-        raise RunError(f"training: {error}") from None
+    return changed("train", preset_train, changes, dataclasses.replace)
 
 
 def resolve_preset(
@@ -60,10 +70,7 @@ def resolve_preset(
             base = dataclasses.replace(base, affinity=affinity)
         except ValueError as error:
             raise RunError(f"--affinity: {error}") from None
-    try:
-        cycles = dataclasses.replace(base.loop, **(loop or {}), warm_start=warm_start)
-    except (TypeError, ValueError) as error:
-        raise RunError(f"loop: {error}") from None
+    cycles = changed("loop", dataclasses.replace(base.loop, warm_start=warm_start), loop, dataclasses.replace)
     changes = dict(loop=cycles, train=resolve_training(base.train, training))
     if aux_dim is not None:
         changes["aux_dim"] = aux_dim
@@ -105,6 +112,8 @@ def build_config(
         raise RunError(f"--methods lists a method twice: {','.join(methods)}")
     if not isinstance(trials, int) or trials < 1:
         raise RunError(f"--trials must be >= 1, got {trials}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise RunError(f"--seed must be a non-negative integer, got {seed!r}")
     chosen = resolve_preset(spec, preset, warm_start, training, aux_dim, loop, affinity).to_dict()
     if data_dir is None and spec.default_data_dir is None:
         raise RunError(f"--data-dir: task {task} has no data on this machine; pass the folder that holds it")
@@ -130,6 +139,10 @@ def environment(device: torch.device) -> dict:
 
 
 def prepare(out: str, config: dict, resume: bool, device: torch.device) -> None:
+    """Writes the run's config into ``out``, or checks that the one there matches
+    (``resume``; a stored run that lacks methods gets them)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise RunError(f"--out {out} is a file, not a run directory")
     path = os.path.join(out, CONFIG)
     if os.path.exists(path):
         if not resume:
@@ -173,13 +186,20 @@ def run(
     the width of the auxiliary features (``protocol.aux_dim``); ``affinity`` the
     Davis task's transform of its values (``protocol.affinity``)."""
     config = build_config(task, methods, trials, preset, seed, data_dir, warm_start, settings, training, aux_dim, loop, affinity)
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as error:
+        raise RunError(f"--device: {error}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RunError("--device cuda: no CUDA device is available")
-    prepare(out, config, resume, dev)
     spec = all_tasks()[task]
     chosen = preset_of(config)
-    *tensors, model_inputs = spec.load(config["data_dir"], chosen)
+    # Loaded before the run directory is written: a bad --data-dir leaves nothing behind.
+    try:
+        *tensors, model_inputs = spec.load(config["data_dir"], chosen)
+    except FileNotFoundError as error:
+        raise RunError(f"--data-dir: {error}") from None
+    prepare(out, config, resume, dev)
     pool_x, pool_y, test_x, test_y = (t.to(dev) for t in tensors)
     make_model = functools.partial(spec.make_model, chosen, **model_inputs)
     for trial in range(trials):

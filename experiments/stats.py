@@ -1,4 +1,6 @@
-"""Paired comparisons of active-learning methods over trials of the same seed.
+"""The statistics of the experiments: paired comparisons of active-learning
+methods over trials of the same seed; mean and deviation; rank and linear
+correlation.
 
 Trial k of every method of a run shares its seed (seed + k): the same initial
 labels and initialisations. Differences between two methods are therefore
@@ -11,6 +13,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+import torch
 from scipy.stats import t as student_t
 
 CONFIDENCE = 0.95
@@ -50,3 +53,26 @@ def paired_difference(a: dict[int, float], b: dict[int, float]) -> Paired | None
         return Paired(mean, None, None, 1)
     half = student_t.ppf(0.5 + CONFIDENCE / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
     return Paired(mean, mean - half, mean + half, len(diffs))
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (0 for one value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def ranks(values: torch.Tensor) -> torch.Tensor:
+    """The rank of each of [N] values, float64 (ties broken by position)."""
+    return torch.argsort(torch.argsort(values)).double()
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Rank correlation of two [N] tensors (ties broken by position)."""
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Linear correlation of two [N] tensors."""
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    return float((a * b).sum() / (a.norm() * b.norm()))

@@ -1,7 +1,7 @@
 """Calls every dacs op of a library built with AddressSanitizer over edge-case
 shapes, dtypes, chunk counts, budgets and NaN distances (scripts/asan_check.sh).
 Only calls that succeed: ASan's interceptor cannot follow C++ exceptions thrown
-through Python, and the error paths are tested by tests/test_bad_input.py."""
+through Python, and the error paths are tested by tests/api/test_bad_input.py."""
 
 import sys
 

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dacs_ext.al import embed, train_model  # noqa: E402
-from experiments import cifar10  # noqa: E402
+from experiments.tasks import cifar10  # noqa: E402
 
 PRESET = cifar10.PRESETS["paper"]
 LOOP = PRESET.loop

@@ -39,7 +39,7 @@ from dacs_ext.al.files import atomic_write_bytes, atomic_write_json  # noqa: E40
 from dacs_ext.al.loop import initial_labels, train_cycle  # noqa: E402
 from dacs_ext.al.model import AUX_TARGETS  # noqa: E402
 from dacs_ext.health import bucket_figures, effective_rank  # noqa: E402
-from experiments import davis  # noqa: E402
+from experiments.tasks import davis  # noqa: E402
 
 CYCLES = (0, 3)
 NEIGHBOURS, QUERIES = 20, 2000

@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dacs_ext  # noqa: E402
 from dacs_ext.al import embed  # noqa: E402
 from dacs_ext.density import level_buckets  # noqa: E402
-from experiments.analysis import spearman  # noqa: E402
-from experiments.replay import Replay  # noqa: E402
+from experiments.stats import spearman  # noqa: E402
+from experiments.analyses.replay import Replay  # noqa: E402
 from experiments.report import collect  # noqa: E402
 
 

@@ -4,7 +4,7 @@ flipping, under each CPU family's vector paths, and prints a markdown table.
     python scripts/margins.py                          # the learned tests, seeds 0-5, every path
     python scripts/margins.py --seeds 0,1 --paths native,avx2
     python scripts/margins.py --tolerances             # the whole suite once per path: assert_close's share of its tolerance
-    python scripts/margins.py -- tests/test_training.py   # other pytest arguments (replace the default selection)
+    python scripts/margins.py -- tests/al/test_training.py   # other pytest arguments (replace the default selection)
 
 Paths (each a separate pytest process, since the variables are read when the
 libraries load):
@@ -52,15 +52,21 @@ PATHS = {
 # the kill-and-resume tests start, so their runs would differ by path.
 LEFT_OUT = {
     "avx2": [
-        "tests/test_cifar10.py::test_channels_last_trains_like_the_default_layout",
-        "tests/test_cifar10.py::test_the_command_line_needs_a_data_dir_and_checks_training_options",
+        "tests/experiments/test_cifar10.py::test_channels_last_trains_like_the_default_layout",
+        "tests/experiments/test_cifar10.py::test_the_command_line_needs_a_data_dir_and_checks_training_options",
     ],
     "no-onednn": [
-        "tests/test_cifar10.py::test_smoke_preset_runs_all_eight_methods_and_resumes_after_a_kill",
-        "tests/test_davis.py::test_smoke_preset_end_to_end_and_resume_after_a_kill",
+        "tests/experiments/test_cifar10.py::test_smoke_preset_runs_all_eight_methods_and_resumes_after_a_kill",
+        "tests/experiments/test_davis.py::test_smoke_preset_end_to_end_and_resume_after_a_kill",
     ],
 }
 TIMEOUT = 3600
+
+
+def short_id(nodeid: str) -> str:
+    """A test's id without its folder (test file names are unique across tests/)."""
+    path, sep, rest = nodeid.partition("::")
+    return os.path.basename(path) + sep + rest
 
 
 def run(path: str, seeds: str, pytest_args: list[str]) -> tuple[list[dict], str]:
@@ -91,7 +97,7 @@ def test_name(nodeid: str) -> str:
         if part in name:
             cut = name.index(part)
             name = name[:cut] + ("]" if part == "-seed" else "")
-    return f"{nodeid.split('::')[0].removeprefix('tests/')}::{name}"
+    return short_id(f"{nodeid.split('::')[0]}::{name}")
 
 
 def threshold_table(by_path: dict[str, list[dict]]) -> str:
@@ -134,7 +140,7 @@ def tolerance_table(by_path: dict[str, list[dict]], shown: int) -> str:
         "|---|" + "---|" * len(paths),
     ]
     for test, ratios in ordered[:shown]:
-        lines.append(f"| {test.removeprefix('tests/')} | " + " | ".join(f"{ratios[p]:.3g}" if p in ratios else "-" for p in paths) + " |")
+        lines.append(f"| {short_id(test)} | " + " | ".join(f"{ratios[p]:.3g}" if p in ratios else "-" for p in paths) + " |")
     return "\n".join(lines)
 
 

@@ -10,8 +10,8 @@ import torch
 
 import margins
 from dacs_ext.al import AuxModel
-from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC
-from experiments.rmnist import mlp
+from experiments.tasks.mnist import IMAGES_MAGIC, LABELS_MAGIC
+from experiments.tasks.rmnist import mlp
 
 TIMES = ("train_seconds", "embed_seconds", "select_seconds", "wall_seconds")
 """The fields of a cycle record that vary from run to run."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import checks
+from ..settings import Settings
 from .files import atomic_save, atomic_write_jsonl, read_jsonl
 from .model import AuxModel
 from .strategies import PoolState, Strategy, check_selection
@@ -24,7 +26,7 @@ _INITIAL, _MODEL, _SHUFFLE, _ACQUIRE, _TRAIN = range(5)
 
 
 @dataclass(frozen=True)
-class LoopConfig:
+class LoopConfig(Settings):
     """``initial`` random labels, then ``budget`` more per cycle, for
     ``measurements`` trainings in all (the paper's tables have 10).
 
@@ -41,15 +43,13 @@ class LoopConfig:
     warm_start: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("initial", "budget", "measurements"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        self._store(
+            **{name: checks.integer(getattr(self, name), name, low=1) for name in ("initial", "budget", "measurements")},
+            warm_start=checks.boolean(self.warm_start, "warm_start"),
+        )
 
     def final_labeled(self) -> int:
         return self.initial + self.budget * (self.measurements - 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def derived_seed(seed: int, stream: int, cycle: int = 0) -> int:
@@ -211,30 +211,16 @@ def run_trial(
         raise ValueError(f"inputs and labels disagree: pool {n} vs {pool_y.shape[0]}, test {test_x.shape[0]} vs {test_y.shape[0]}")
     if loop.final_labeled() > n:
         raise ValueError(f"the loop labels {loop.final_labeled()} samples in all but the pool has {n}")
-    device = pool_x.device
-
-    records, order, model_state = [], initial_labels(n, loop.initial, seed), None
-    path = os.path.join(directory, CHECKPOINT) if directory else None
-    if directory and os.path.exists(os.path.join(directory, CYCLES)):
-        # A finished trial is done, whatever checkpoint lies beside its records
-        # (results are kept, and committed, without one; a stale one from an
-        # earlier execution must not rewrite them). An unfinished one resumes
-        # from its checkpoint, or starts over without one.
-        done = read_jsonl(os.path.join(directory, CYCLES))
-        if len(done) == loop.measurements and "initial" in done[0]:
-            return done
-    if path and os.path.exists(path):
-        state = torch.load(path, weights_only=True)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise RuntimeError(f"{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
-        records, order, model_state = state["records"], state["labeled"], state["model_state"]
-        atomic_write_jsonl(records, os.path.join(directory, CYCLES))  # in case the kill fell between the two writes
+    done = finished_records(directory, loop)
+    if done is not None:
+        return done
+    records, order, model_state = resume(directory, initial_labels(n, loop.initial, seed))
 
     bar = tqdm(total=loop.measurements, initial=len(records), desc=description or strategy.name, disable=not progress)
     for cycle in range(len(records), loop.measurements):
         start = time.perf_counter()
         count = order.numel()
-        rows = order.to(device)
+        rows = order.to(pool_x.device)
         model, final_loss = train_cycle(
             make_model, pool_x[rows], pool_y[rows], train, seed=seed, cycle=cycle,
             model_state=model_state if loop.warm_start else None, strategy=strategy, progress=progress,
@@ -245,17 +231,9 @@ def run_trial(
         embed_seconds = select_seconds = 0.0
         notes, acquired = {}, []
         if cycle + 1 < loop.measurements:
-            embed_start = time.perf_counter()
-            outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
-            labeled = torch.zeros(n, dtype=torch.bool, device=device)
-            labeled[rows] = True
-            pool = PoolState(labeled, outputs, acquisition_generator(seed, cycle), cycle)
-            select_start = time.perf_counter()
-            embed_seconds = select_start - embed_start
-            picked = check_selection(strategy, pool, loop.budget, strategy.select(pool, loop.budget))
-            select_seconds = time.perf_counter() - select_start
+            picked, pool_notes, embed_seconds, select_seconds = acquire(strategy, model, pool_x, rows, loop.budget, seed=seed, cycle=cycle)
             order = torch.cat([order, picked.cpu()])
-            notes, acquired = pool.notes, picked.tolist()
+            notes, acquired = pool_notes, picked.tolist()
         records.append(
             dict(
                 cycle=cycle, labeled=count, proportion=count / n, **metrics,
@@ -268,11 +246,59 @@ def run_trial(
         )
         model_state = {k: v.cpu() for k, v in model.state_dict().items()} if loop.warm_start else None
         if directory:
-            atomic_save(dict(format=CHECKPOINT_FORMAT, records=records, labeled=order, model_state=model_state), path)
-            atomic_write_jsonl(records, os.path.join(directory, CYCLES))
+            save(directory, records, order, model_state)
         bar.update(1)
         bar.set_postfix(labeled=records[-1]["labeled"], **{name: f"{value:.3f}" for name, value in metrics.items()})
         if on_cycle is not None:
             on_cycle(records[-1])
     bar.close()
     return records
+
+
+def finished_records(directory: str | None, loop: LoopConfig) -> list[dict] | None:
+    """The records of a finished trial in ``directory``, whatever checkpoint lies
+    beside them (results are kept, and committed, without one; a stale one from an
+    earlier execution must not rewrite them); None for an unfinished trial."""
+    if directory and os.path.exists(os.path.join(directory, CYCLES)):
+        done = read_jsonl(os.path.join(directory, CYCLES))
+        if len(done) == loop.measurements and "initial" in done[0]:
+            return done
+    return None
+
+
+def resume(directory: str | None, order: torch.Tensor) -> tuple[list[dict], torch.Tensor, dict | None]:
+    """(records, labeled order, model state) of the checkpoint in ``directory``;
+    without one a fresh start: no records, ``order`` (int64 [initial]), no state."""
+    path = os.path.join(directory, CHECKPOINT) if directory else None
+    if not (path and os.path.exists(path)):
+        return [], order, None
+    state = torch.load(path, weights_only=True)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise RuntimeError(f"{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    records = state["records"]
+    atomic_write_jsonl(records, os.path.join(directory, CYCLES))  # in case the kill fell between the two writes
+    return records, state["labeled"], state["model_state"]
+
+
+def acquire(
+    strategy: Strategy, model: AuxModel, pool_x: torch.Tensor, rows: torch.Tensor, budget: int, *, seed: int, cycle: int
+) -> tuple[torch.Tensor, dict, float, float]:
+    """One acquisition: the pool embedded as the strategy requires, and its
+    ``budget`` picks among the rows not in ``rows`` (int64 [L] labeled pool
+    indices), checked. Returns (picks int64 [budget], the strategy's notes,
+    embedding seconds, selection seconds)."""
+    embed_start = time.perf_counter()
+    outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
+    labeled = torch.zeros(pool_x.shape[0], dtype=torch.bool, device=pool_x.device)
+    labeled[rows] = True
+    pool = PoolState(labeled, outputs, acquisition_generator(seed, cycle), cycle)
+    select_start = time.perf_counter()
+    picked = check_selection(strategy, pool, budget, strategy.select(pool, budget))
+    return picked, pool.notes, select_start - embed_start, time.perf_counter() - select_start
+
+
+def save(directory: str, records: list[dict], order: torch.Tensor, model_state: dict | None) -> None:
+    """The checkpoint, then the records, each written atomically: a kill between
+    the two is repaired by ``resume``."""
+    atomic_save(dict(format=CHECKPOINT_FORMAT, records=records, labeled=order, model_state=model_state), os.path.join(directory, CHECKPOINT))
+    atomic_write_jsonl(records, os.path.join(directory, CYCLES))

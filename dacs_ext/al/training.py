@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
+from .. import checks
 from ..nn import DEFAULT_AUX_WEIGHT, total_loss
+from ..settings import Settings
 from .metrics import task_metrics
 from .model import AuxModel
 
@@ -17,7 +19,7 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """One training run on the labeled set (paper 5.2.2 by default): SGD with
     momentum, the learning rate multiplied by ``lr_drop_factor`` from epoch
     ``lr_drop_epoch`` on, the auxiliary gradient stopped from ``aux_stop_epoch`` on.
@@ -48,24 +50,13 @@ class TrainConfig:
     aux_weight: float = DEFAULT_AUX_WEIGHT
 
     def __post_init__(self) -> None:
-        for name in ("bf16", "channels_last", "compile"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        for name in ("epochs", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        for name in ("lr_drop_epoch", "aux_stop_epoch"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {getattr(self, name)!r}")
-        for name in ("lr", "momentum", "weight_decay", "lr_drop_factor", "aux_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        self._store(
+            optimizer=checks.choice(self.optimizer, "optimizer", OPTIMIZERS),
+            **{name: checks.boolean(getattr(self, name), name) for name in ("bf16", "channels_last", "compile")},
+            **{name: checks.integer(getattr(self, name), name, low=1) for name in ("epochs", "batch_size")},
+            **{name: checks.integer(getattr(self, name), name, low=0) for name in ("lr_drop_epoch", "aux_stop_epoch")},
+            **{name: checks.at_least(getattr(self, name), name, 0.0) for name in ("lr", "momentum", "weight_decay", "lr_drop_factor", "aux_weight")},
+        )
 
 
 BF16_TOLERANCE = 0.1

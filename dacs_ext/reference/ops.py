@@ -2,7 +2,7 @@
 of the benchmarks.
 
 Each function has the schema and semantics of ``torch.ops.dacs.<name>`` (see
-``csrc/dacs.cpp``) and is written as fast as plain PyTorch allows: batched
+``csrc/<op>.cpp``) and is written as fast as plain PyTorch allows: batched
 ``bmm`` over chunk pairs, ``F.silu`` for ``sigmoid(s) * s``, tiled distance
 matrices bounded in memory, and no host synchronisation inside the greedy loop.
 """

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from dacs_ext.al import embed
-from experiments import davis
+from experiments.tasks import davis
 
 DRUGS, PROTEINS, POOL, BATCH = 68, 442, 20_037, 128
 

@@ -1,6 +1,6 @@
 """The library CMake builds for libtorch users loads with torch.ops.load_library
-and computes what the pip-built one computes. `.ci/run` builds it and sets
-DACS_EXT_CMAKE_LIBRARY; outside CI the test builds it itself when cmake exists."""
+and computes what the pip-built one computes. The test builds it when cmake
+exists, or loads the one DACS_EXT_CMAKE_LIBRARY names."""
 
 import io
 import os
@@ -14,7 +14,7 @@ import torch
 
 from dacs_ext.reference import ops as ref
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from dacs_ext import checks
 from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 from dacs_ext.al.model import AUX_TARGETS
 
 from . import safe_pickle
-from .tasks import Preset, Task
+from .base import Preset, Task
 
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "davis")
 
@@ -272,14 +273,11 @@ class DavisPreset(Preset):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.aux_target not in AUX_TARGETS:
-            raise ValueError(f"aux_target must be one of {AUX_TARGETS}, got {self.aux_target!r}")
-        if self.affinity not in AFFINITIES:
-            raise ValueError(f"affinity must be one of {AFFINITIES}, got {self.affinity!r}")
-
-    def to_dict(self) -> dict:
-        return dict(
-            super().to_dict(), filters=self.filters, protein_length=self.protein_length, aux_target=self.aux_target, affinity=self.affinity
+        self._store(
+            filters=checks.integer(self.filters, "filters", low=1),
+            protein_length=checks.integer(self.protein_length, "protein_length", low=1),
+            aux_target=checks.choice(self.aux_target, "aux_target", AUX_TARGETS),
+            affinity=checks.choice(self.affinity, "affinity", AFFINITIES),
         )
 
 

@@ -3,15 +3,13 @@ copies of an image already labeled (the redundancy Repeated-MNIST is built to
 expose), and how balanced the classes of the labeled set are; and, replaying a
 DACS cycle, why DACS picked what it picked (density quality, groups, quotas).
 
-    python -m experiments.analysis DIR [--replay dacs:0:3 ...]   # writes DIR/analysis.md and prints it
+    python -m experiments analyze redundancy DIR [--replay dacs:0:3 ...]   # writes DIR/analysis.md and prints it
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 
 import torch
 
@@ -20,12 +18,13 @@ from dacs_ext.al import DACSStrategy, embed, evaluate, make_strategy
 from dacs_ext.al.files import atomic_write_bytes
 from dacs_ext.al.loop import acquisition_generator, labeled_order
 
-from . import rmnist
-from .layout import ANALYSIS, cycles_path
-from .mnist import FILES, LABELS_MAGIC, find_idx, read_idx
+from ..layout import ANALYSIS, cycles_path
+from ..report import collect, label
+from ..runner import RunError, settings_of
+from ..stats import spearman
+from ..tasks import rmnist
+from ..tasks.mnist import FILES, LABELS_MAGIC, find_idx, read_idx
 from .replay import Replay
-from .report import collect, label
-from .runner import RunError, settings_of
 
 
 def class_counts(order: torch.Tensor, labels: torch.Tensor, classes: int = 10) -> torch.Tensor:
@@ -62,17 +61,6 @@ def analyse(out: str) -> str:
         largest = statistics.fmean(int(t[2].max()) for t in per_trial)
         lines.append(f"| {label(config, method)} | " + " | ".join(f"{c:.1f}" for c in copies) + f" | {smallest:.0f} / {largest:.0f} |")
     return "\n".join(lines) + "\n"
-
-
-def _ranks(values: torch.Tensor) -> torch.Tensor:
-    return torch.argsort(torch.argsort(values)).double()
-
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Rank correlation of two [N] tensors (ties broken by position)."""
-    ra, rb = _ranks(a), _ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
 
 
 def exact_density(queries: torch.Tensor, z: torch.Tensor, neighbours: int, *, block: int = 512) -> torch.Tensor:
@@ -129,23 +117,8 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
     exact_groups = dacs_ext.density_groups(exact, settings.groups)
     agree = float((exact_groups == details["groups"][rows]).double().mean())
 
-    # Copies of one image: Repeated-MNIST row i is image i % images.
-    images = len(z) // 3
-    image = unlabeled % images
-    picked_images = image[picks]
-    pairs = picks.numel() - torch.unique(picked_images).numel()
     groups_of = details["groups"]
-    picked_counts = torch.bincount(picked_images, minlength=images)
-    split_pairs = 0
-    for img in picked_images[picked_counts[picked_images] > 1].unique():
-        split_pairs += int(torch.unique(groups_of[picks[picked_images == img]]).numel() > 1)
-    # Every image whose three copies are all unlabeled: are its copies in one group?
-    full = torch.bincount(image, minlength=images) == 3
-    by_image = torch.full((images, 3), -1, dtype=torch.int64)
-    slot = torch.div(unlabeled, images, rounding_mode="floor")
-    by_image[image, slot] = groups_of
-    copies = by_image[full]
-    one_group = float((copies == copies[:, :1]).all(1).double().mean())
+    pairs, twice, split_pairs, one_group = copies_in_groups(unlabeled, picks, groups_of, images=len(z) // 3)
 
     sizes, quotas = torch.bincount(groups_of, minlength=details["groups_used"]), details["quotas"]
     per_group_picks = torch.bincount(groups_of[picks], minlength=details["groups_used"])
@@ -160,30 +133,44 @@ def replay(out: str, method: str, trial: int, cycle: int, *, sample: int = 5000)
         f"the two put a sample in the same density group {100 * agree:.1f}% of the time.",
         f"- Images whose three copies are all unlabeled: all three copies in one density group for {100 * one_group:.1f}% of them.",
         f"- Picks that are a copy of another pick of this cycle: {pairs} of {budget}; "
-        f"{split_pairs} of the {int((picked_counts > 1).sum())} images picked twice had their copies picked by different groups.",
+        f"{split_pairs} of the {twice} images picked twice had their copies picked by different groups.",
         "",
     ])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", help="run directory")
-    parser.add_argument("--replay", action="append", default=[], metavar="METHOD:TRIAL:CYCLE", help="replay a DACS cycle (repeatable)")
-    args = parser.parse_args(argv)
-    try:
-        text = analyse(args.out)
-        for spec in args.replay:
-            parts = spec.split(":")
-            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-                raise RunError(f"--replay takes METHOD:TRIAL:CYCLE, e.g. dacs:0:3, got {spec!r}")
-            text += "\n" + replay(args.out, parts[0], int(parts[1]), int(parts[2]))
-    except (RunError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    atomic_write_bytes(os.path.join(args.out, ANALYSIS), text.encode())
-    print(text)
-    return 0
+def copies_in_groups(unlabeled: torch.Tensor, picks: torch.Tensor, groups_of: torch.Tensor, images: int) -> tuple[int, int, int, float]:
+    """Copies of one image in a Repeated-MNIST acquisition (pool row i is image
+    i % images): picks that copy another pick; images picked twice, and how many
+    of them had their copies picked by different density groups; the share of
+    images with all three copies unlabeled whose copies share one group.
+
+    Args:
+        unlabeled: int64 [U] pool rows; picks: int64 [B] indices into them;
+        groups_of: int64 [U] each unlabeled row's density group.
+    """
+    image = unlabeled % images
+    picked_images = image[picks]
+    pairs = picks.numel() - torch.unique(picked_images).numel()
+    picked_counts = torch.bincount(picked_images, minlength=images)
+    split_pairs = 0
+    for img in picked_images[picked_counts[picked_images] > 1].unique():
+        split_pairs += int(torch.unique(groups_of[picks[picked_images == img]]).numel() > 1)
+    full = torch.bincount(image, minlength=images) == 3
+    by_image = torch.full((images, 3), -1, dtype=torch.int64)
+    slot = torch.div(unlabeled, images, rounding_mode="floor")
+    by_image[image, slot] = groups_of
+    copies = by_image[full]
+    return pairs, int((picked_counts > 1).sum()), split_pairs, float((copies == copies[:, :1]).all(1).double().mean())
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def redundancy(out: str, replays: list[str] = ()) -> str:
+    """``analyse(out)`` and each replayed cycle (``METHOD:TRIAL:CYCLE``), written
+    to ``out``'s analysis file (``layout.ANALYSIS``); returns the text."""
+    text = analyse(out)
+    for spec in replays:
+        parts = spec.split(":")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            raise RunError(f"--replay takes METHOD:TRIAL:CYCLE, e.g. dacs:0:3, got {spec!r}")
+        text += "\n" + replay(out, parts[0], int(parts[1]), int(parts[2]))
+    atomic_write_bytes(os.path.join(out, ANALYSIS), text.encode())
+    return text

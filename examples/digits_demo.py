@@ -5,7 +5,7 @@ It estimates every image's LSH density (paper Eq. 6-8), picks a k-center
 core-set (Algorithm 1) next to a small labeled set, checks that the extension
 and the pure-PyTorch reference agree, and prints their timings.
 
-    python -m experiments.demo [--budget 100] [--labeled 20] [--buckets 20] [--seed 0]
+    python examples/digits_demo.py [--budget 100] [--labeled 20] [--buckets 20] [--seed 0]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Property tests (hypothesis): random shapes, bucket counts and data, the
 kernels always agreeing with their reference twins and keeping their invariants
-(tests/test_oracle.py checks the semantics against the independent oracle)."""
+(tests/api/test_oracle.py checks the semantics against the independent oracle)."""
 
 import torch
 from hypothesis import HealthCheck, given, settings

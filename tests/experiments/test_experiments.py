@@ -17,7 +17,7 @@ from experiments.report import markdown, summarize
 from experiments.stats import Paired, area_under_curve, paired_difference
 from helpers import make_dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METHODS = ("random", "coreset", "dacs")
 TIMES = ("train_seconds", "embed_seconds", "select_seconds", "wall_seconds")
 
@@ -238,12 +238,11 @@ def test_resume_can_add_a_method(tmp_path, data_dir):
 
 @pytest.mark.parametrize("protocol", [[], ["--fresh-init"]])
 def test_analysis_counts_copies_and_replays_dacs(tmp_path, data_dir, capsys, protocol):
-    from experiments import rmnist
-    from experiments.analysis import class_counts, exact_density, spearman
-    from experiments.analysis import main as analysis_main
+    from experiments.analyses.redundancy import class_counts, exact_density
+    from experiments.stats import spearman
+    from experiments.tasks import rmnist
 
-    import torch
-
+    analysis_main = lambda argv: main(["analyze", "redundancy", *argv])  # noqa: E731
     order = torch.tensor([0, 5, 10, 15, 3, 8])  # images of a 5-image pool: 0, 0, 0, 0, 3, 3
     assert rmnist.copies(15, order) == 4
     assert class_counts(order, torch.tensor([2, 1, 1, 7, 1]), classes=8).tolist() == [0, 0, 4, 0, 0, 0, 0, 2]
@@ -287,9 +286,50 @@ def test_strategy_settings_from_the_command_line(tmp_path, data_dir, capsys):
     assert records_of(str(changed), "dacs", 0)[0]["acquired"] != records_of(str(default), "dacs", 0)[0]["acquired"]
     capsys.readouterr()
     assert run(tmp_path / "bad", "--dacs-buckets", "7") == 2
-    assert "strategy settings: buckets must be even" in capsys.readouterr().err
+    assert "--dacs-buckets: buckets must be even" in capsys.readouterr().err
     assert run(changed, "--dacs-buckets", "12", "--resume") == 2
     assert "different settings" in capsys.readouterr().err
+
+
+BAD_COMMAND_LINES = {
+    "--task": ["--task", "nope"],
+    "--preset": ["--preset", "nope"],
+    "--methods": ["--methods", "nope"],
+    "--methods twice": ["--methods", "random,random"],
+    "--trials": ["--trials", "0"],
+    "--trials not a number": ["--trials", "abc"],
+    "--seed": ["--seed", "-5"],
+    "--out a file": ["--out", "{file}"],
+    "--resume": ["--out", "{run}"],
+    "--device": ["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"],
+    "--data-dir": ["--data-dir", "{missing}"],
+    "--dacs-buckets": ["--dacs-buckets", "3"],
+    "--train-epochs": ["--train-epochs", "0"],
+    "--loop-budget": ["--loop-budget", "-1"],
+    "--aux-dim": ["--aux-dim", "0"],
+    "--affinity": ["--affinity", "none"],
+}
+
+
+@pytest.mark.parametrize("option", BAD_COMMAND_LINES)
+def test_a_bad_command_line_is_one_line_naming_its_option(tmp_path, data_dir, capsys, option):
+    (tmp_path / "file").write_text("not a run")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    places = dict(file=tmp_path / "file", run=tmp_path / "run", missing=tmp_path / "missing")
+    extra = [a.format(**places) for a in BAD_COMMAND_LINES[option]]
+    argv = smoke(tmp_path / "out", data_dir, trials=1)
+    if "--data-dir" in extra:
+        argv = argv[: argv.index("--data-dir")] + argv[argv.index("--data-dir") + 2 :]
+    try:
+        code = main(argv + extra)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and "Traceback" not in err
+    assert len(errors) == 1 and option.split()[0] in errors[0], err
+    assert not (tmp_path / "out").exists()  # nothing written for a run that did not start
 
 
 @pytest.mark.learned
@@ -305,7 +345,7 @@ def test_smoke_runs_every_method(tmp_path, data_dir, training_seed, margin):
         # code builds them) starts with every class nearly parallel and needs more
         # than the smoke preset's 20 steps to separate them (chance here; 0.3-0.6
         # after the cpu preset's 160 steps on 500 labels, 0.78 after the paper's
-        # 200 epochs); tests/test_nce.py checks that it learns.
+        # 200 epochs); tests/al/test_nce.py checks that it learns.
         if not method.startswith("nce"):
             margin.above(f"{method} accuracy", rows[-1]["accuracy"], 0.5, why="chance is 0.1")
     assert "| LearnLoss (margin=0.5) |" in table and "| LearnLoss + DACS (learnloss.margin=0.5) |" in table

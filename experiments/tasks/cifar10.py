@@ -30,10 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dacs_ext import checks
 from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 
 from . import safe_pickle
-from .tasks import Preset, Task
+from .base import Preset, Task
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -243,8 +244,9 @@ class CifarPreset(Preset):
 
     width: int = 64
 
-    def to_dict(self) -> dict:
-        return dict(super().to_dict(), width=self.width)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._store(width=checks.integer(self.width, "width", low=1))
 
 
 PRESETS = {

@@ -11,9 +11,9 @@ import torch
 from dacs_ext.al import evaluate, make_strategy
 from dacs_ext.al.loop import labeled_order, retrained
 
-from .report import collect
-from .runner import RunError, preset_of, settings_of
-from .tasks import all_tasks
+from ..report import collect
+from ..runner import RunError, preset_of, settings_of
+from ..tasks import all_tasks
 
 
 class Replay:

@@ -7,11 +7,13 @@ from typing import Callable
 
 import torch
 
+from dacs_ext import checks
 from dacs_ext.al import AuxModel, LoopConfig, TrainConfig
+from dacs_ext.settings import Settings
 
 
 @dataclass(frozen=True)
-class Preset:
+class Preset(Settings):
     """A protocol: the loop, the training, optional caps on the training and
     test images used (None: all), strategy settings it fixes (settings
     objects by ``dacs_ext.al.SETTINGS`` name; the defaults otherwise), and the
@@ -25,13 +27,12 @@ class Preset:
     aux_dim: int = 16
 
     def __post_init__(self) -> None:
-        if isinstance(self.aux_dim, bool) or not isinstance(self.aux_dim, int) or self.aux_dim < 1:
-            raise ValueError(f"aux_dim must be a positive int, got {self.aux_dim!r}")
+        self._store(aux_dim=checks.integer(self.aux_dim, "aux_dim", low=1))
 
     def to_dict(self) -> dict:
-        return dict(
-            loop=self.loop.to_dict(), train=self.train.to_dict(), train_limit=self.train_limit, test_limit=self.test_limit, aux_dim=self.aux_dim
-        )
+        """The protocol (``config.json``'s ``protocol``): every field but the
+        strategy settings, which the config records on their own."""
+        return {name: value for name, value in super().to_dict().items() if name != "settings"}
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,3 @@ class Task:
     load: Callable
     make_model: Callable[..., AuxModel]
     copies: Callable[[int, torch.Tensor], int] | None = None
-
-
-def all_tasks() -> dict[str, Task]:
-    from . import cifar10, davis, rmnist
-
-    return {task.name: task for task in (rmnist.TASK, davis.TASK, cifar10.TASK)}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.mnist import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, MnistData, load_mnist, read_idx, repeated_mnist
+from experiments.tasks.mnist import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, MnistData, load_mnist, read_idx, repeated_mnist
 from helpers import idx_bytes, make_dataset, write
 
 

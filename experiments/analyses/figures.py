@@ -29,11 +29,11 @@ from dacs_ext.al import DACSStrategy, embed, make_strategy
 from dacs_ext.al.files import atomic_write_bytes
 from dacs_ext.al.loop import acquisition_generator, labeled_order
 
-from .analysis import spearman
+from ..report import collect, label, report, summarize
+from ..runner import RunError, run, settings_of
+from ..stats import mean_std, pearson, spearman
+from ..tasks import all_tasks
 from .replay import Replay
-from .report import _mean_std, collect, label, report, summarize
-from .runner import RunError, run, settings_of
-from .tasks import all_tasks
 
 NEIGHBOURS = 20
 """k of the exact k-NN density (the paper's Figure 1)."""
@@ -78,11 +78,6 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
-    return float((a * b).sum() / (a.norm() * b.norm()))
 
 
 # Figure 1 ------------------------------------------------------------------
@@ -342,7 +337,7 @@ def fig4(
     table = summarize(runs)
     results = dict(
         task=task, preset=preset, trials=trials, seed=seed, titles={m: label(config, m) for m in runs}, accuracy=table,
-        mean_accuracy={m: dict(zip(("mean", "std"), _mean_std([statistics.fmean(100 * r["accuracy"] for r in t) for t in runs[m]]))) for m in runs},
+        mean_accuracy={m: dict(zip(("mean", "std"), mean_std([statistics.fmean(100 * r["accuracy"] for r in t) for t in runs[m]]))) for m in runs},
         environment=config.get("environment", {}),
     )
     if spec.copies is not None:
@@ -403,7 +398,7 @@ def fig5(run_dir: str, out: str, *, methods: tuple[str, ...] = FIG5_METHODS, tri
                 cycles.append(dict(labeled=replay.records[cycle]["labeled"], **acquired_quality(model, replay, cycle)))
             per[method].append(cycles)
     table = {
-        m: [dict(labeled=t[0][c]["labeled"], **{k: dict(zip(("mean", "std"), _mean_std([x[c][k] for x in t]))) for k in ("information", "diversity")})
+        m: [dict(labeled=t[0][c]["labeled"], **{k: dict(zip(("mean", "std"), mean_std([x[c][k] for x in t]))) for k in ("information", "diversity")})
             for c in range(len(t[0]))]
         for m, t in per.items()
     }

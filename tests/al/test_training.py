@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from dacs_ext.al import AuxModel, TrainConfig, UnreliableBF16Error, check_bf16, embed, evaluate, train_model
-from experiments.rmnist import MLP
+from experiments.tasks.rmnist import MLP
 
 from helpers import blobs, small_model
 

@@ -1,5 +1,5 @@
 """DACS selection: budget split, Algorithm 1's details, the method's intent, the
-combination with uncertainty, and the auxiliary head (tests/test_oracle.py checks
+combination with uncertainty, and the auxiliary head (tests/api/test_oracle.py checks
 the picks against the independent oracle)."""
 
 import pytest
@@ -17,7 +17,7 @@ def clusters(gen, sizes, spreads, d=16, dtype=torch.float64):
 
 
 # A tight cluster holding most of the pool fills one hash bucket: the warning is
-# right there (tests/test_health.py tests it) and beside the point here.
+# right there (tests/api/test_health.py tests it) and beside the point here.
 DENSE_CLUSTER = pytest.mark.filterwarnings("ignore:select. degenerate features. one hash bucket:RuntimeWarning")
 
 
@@ -129,8 +129,8 @@ def test_select_whole_pool_and_zero_budget(gen):
         (lambda p: dacs_ext.select(p[:0], None, 0), ValueError, "unlabeled must have at least 1 row"),
         (lambda p: dacs_ext.select(p, p[:5, :3], 5, buckets=10), ValueError, "labeled must have d = 16"),
         (lambda p: dacs_ext.select(p, None, 5, buckets=10, temperature=0), ValueError, "temperature must be"),
-        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=1), ValueError, "groups must be in >= 2, got 1"),
-        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=0), ValueError, "groups must be in >= 2, got 0"),
+        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=1), ValueError, "groups must be >= 2, got 1"),
+        (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=0), ValueError, "groups must be >= 2, got 0"),
         (lambda p: dacs_ext.select(p, None, 5, buckets=10, groups=2.0), TypeError, "groups must be an int"),
         (lambda p: dacs_ext.select(p, None, 5, buckets=1000), ValueError, "buckets must be at most"),
     ],
@@ -203,10 +203,10 @@ def test_normalized_head(gen, task):
     "changes, error, message",
     [
         (dict(buckets=7), ValueError, "buckets must be even"),
-        (dict(buckets=0), ValueError, "buckets must be in >= 2"),
-        (dict(groups=1), ValueError, "groups must be in >= 2, got 1"),
+        (dict(buckets=0), ValueError, "buckets must be >= 2"),
+        (dict(groups=1), ValueError, "groups must be >= 2, got 1"),
         (dict(temperature=0.0), ValueError, "temperature must be a number > 0"),
-        (dict(rounds=0), ValueError, "rounds must be in >= 1"),
+        (dict(rounds=0), ValueError, "rounds must be >= 1"),
         (dict(neighbours="ahead"), ValueError, "neighbours must be one of"),
         (dict(share_centers=1), TypeError, "share_centers must be True or False"),
         (dict(expand=0.5), ValueError, "expand must be a number >= 1"),

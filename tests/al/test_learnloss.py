@@ -11,8 +11,8 @@ from dacs_ext.al import (
     make_strategy, ranking_loss, train_model,
 )
 from dacs_ext.al.strategies import check_selection
-from experiments.analysis import spearman
-from experiments.rmnist import mlp
+from experiments.stats import spearman
+from experiments.tasks.rmnist import mlp
 
 from helpers import blobs, small_model
 

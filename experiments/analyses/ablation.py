@@ -27,12 +27,12 @@ from dacs_ext.al import embed
 from dacs_ext.al.files import atomic_write_bytes
 from dacs_ext.al.loop import acquisition_generator, labeled_order
 
-from .analysis import spearman
+from ..layout import CONFIG
+from ..report import collect, report
+from ..runner import RunError, run, settings_of
+from ..stats import mean_std, spearman
+from ..tasks import Preset, all_tasks
 from .replay import Replay
-from .layout import CONFIG
-from .report import _mean_std, collect, report
-from .runner import RunError, run, settings_of
-from .tasks import Preset, all_tasks
 
 NEIGHBOURS = 20
 """k of the exact k-NN density that the LSH density is ranked against."""
@@ -127,8 +127,8 @@ def summarize_point(out: str, method: str, copies) -> dict:
     selections = [r["select_seconds"] for t in trials for r in t[:-1]]
     summary = dict(
         trials=len(trials),
-        final=dict(zip(("mean", "std"), _mean_std([100 * t[-1]["accuracy"] for t in trials]))),
-        mean=dict(zip(("mean", "std"), _mean_std([100 * statistics.fmean(r["accuracy"] for r in t) for t in trials]))),
+        final=dict(zip(("mean", "std"), mean_std([100 * t[-1]["accuracy"] for t in trials]))),
+        mean=dict(zip(("mean", "std"), mean_std([100 * statistics.fmean(r["accuracy"] for r in t) for t in trials]))),
         select_seconds=statistics.fmean(selections),
     )
     if copies is not None:

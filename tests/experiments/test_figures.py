@@ -1,4 +1,4 @@
-"""The paper's analyses as commands (``experiments/figures.py``) on the smoke
+"""The paper's analyses as commands (``experiments/analyses/figures.py``) on the smoke
 preset: every number they print comes from the run's records and is checked
 here against an independent count; the measures against brute force."""
 
@@ -10,8 +10,8 @@ import torch
 
 from dacs_ext.al import make_strategy
 from dacs_ext.al.strategies import PoolState
-from experiments import figures
-from experiments.replay import Replay
+from experiments.analyses import figures
+from experiments.analyses.replay import Replay
 from experiments.__main__ import main
 from experiments.report import collect
 from experiments.runner import RunError

@@ -1,6 +1,6 @@
 """The DACS ablation command on the smoke preset: its points are ordinary
 resumable runs, the summary's numbers come from their records, and the exact
-k-NN density it ranks the LSH density against is checked in tests/test_knn.py."""
+k-NN density it ranks the LSH density against is checked in tests/api/test_knn.py."""
 
 import json
 import math
@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from experiments import ablation, rmnist
+from experiments.analyses import ablation
+from experiments.tasks import rmnist
 from experiments.__main__ import main
 from experiments.report import collect
 from test_experiments import data_dir  # noqa: F401  (the module's learnable MNIST-format folder)

@@ -13,7 +13,7 @@ from torch import nn
 from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 
 from .mnist import DEFAULT_DIR, load_mnist, repeated_mnist
-from .tasks import Preset, Task
+from .base import Preset, Task
 
 WIDTHS = (512, 256)
 CLASSES = 10

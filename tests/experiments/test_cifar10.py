@@ -15,7 +15,8 @@ import torch
 
 from dacs_ext.al import AuxModel, STRATEGIES, TrainConfig, evaluate, train_model
 from dacs_ext.al.loop import train_cycle
-from experiments import cifar10, runner, safe_pickle
+from experiments import runner
+from experiments.tasks import cifar10, safe_pickle
 from experiments.__main__ import main
 from test_experiments import ROOT, kill_then_resume, records_of
 
@@ -260,8 +261,11 @@ def test_compiled_training_matches_eager(gen):
 
 def test_training_options_check_their_values():
     for name in ("channels_last", "compile", "bf16"):
-        with pytest.raises(ValueError, match=f"{name} must be a bool"):
+        with pytest.raises(TypeError, match=f"{name} must be True or False"):
             TrainConfig(**{name: 1})
+    for name, value in (("epochs", 0), ("lr", float("nan")), ("momentum", -0.1), ("optimizer", "rmsprop")):
+        with pytest.raises(ValueError, match=f"{name} must be"):
+            TrainConfig(**{name: value})
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +280,7 @@ def test_the_command_line_needs_a_data_dir_and_checks_training_options(tmp_path,
     assert "--data-dir: task cifar10 has no data on this machine" in capsys.readouterr().err
     args = ["run", "--task", "cifar10", "--preset", "smoke", "--data-dir", folder, "--methods", "random", "--trials", "1", "--no-progress"]
     assert main([*args, "--out", str(tmp_path / "b"), "--train-epochs", "0"]) == 2
-    assert "training: epochs must be a positive int, got 0" in capsys.readouterr().err
+    assert "--train-epochs: epochs must be >= 1, got 0" in capsys.readouterr().err
     trained = []
     real = runner.run_trial
 

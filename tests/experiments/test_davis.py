@@ -14,12 +14,12 @@ import torch
 from dacs_ext.al import AuxModel, LoopConfig, TrainConfig, UnreliableBF16Error, make_strategy, run_trial
 from dacs_ext.al.metrics import concordance_index
 from dacs_ext.al.model import AUX_TARGETS
-from experiments import davis, safe_pickle
+from experiments.tasks import davis, safe_pickle
 from experiments.__main__ import main
 from experiments.runner import RunError, build_config
 from test_experiments import kill_then_resume, records_of
 
-REAL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "davis")
+REAL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..", "shared", "data", "davis")
 REGRESSION_METHODS = ("random", "coreset", "dacs", "learnloss", "learnloss-dacs")
 
 
@@ -262,7 +262,7 @@ def test_regression_training_lowers_the_test_error(folder, bf16, monkeypatch, tr
         records = trial()
     except UnreliableBF16Error as error:
         # oneDNN's bf16 Conv1d on Intel AMX CPUs miscomputes the smoke DeepDTA
-        # (70% off float32, torch 2.11-2.13; tests/test_training.py checks the
+        # (70% off float32, torch 2.11-2.13; tests/al/test_training.py checks the
         # refusal). The workaround the refusal names must then train.
         assert bf16 and "torch.backends.mkldnn.enabled = False" in str(error), error
         monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
