@@ -28,7 +28,7 @@ def test_growth_table_exponents_and_speed_ups(tmp_path):
     )
     path = tmp_path / "scale.json"
     path.write_text(json.dumps(data))
-    out = subprocess.run([sys.executable, os.path.join(HERE, "benchmarks", "report.py"), str(path)],
+    out = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), str(path)],
                          check=True, capture_output=True, text=True).stdout
     rows = [line for line in out.splitlines() if line.startswith("| a |") or line.startswith("| b |")]
     assert rows == [
