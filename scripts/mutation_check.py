@@ -1,4 +1,4 @@
-"""Applies each deliberate bug of tests/mutations.py to a copy of the tree, one at
+"""Applies each deliberate bug of scripts/mutations.py to a copy of the tree, one at
 a time, runs the tests against it with ``-x``, and reports which bugs survived.
 
     python scripts/mutation_check.py            # each bug against the tests it names (CI)
@@ -23,10 +23,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+from mutations import MUTATIONS, Mutation  # the list beside this script
 
-from mutations import MUTATIONS, Mutation  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Build outputs and run data the copy does not need; the compiled library
 # (dacs_ext/_C*.so, build_info.py) is copied, so Python-level bugs need no rebuild.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Applies each deliberate bug of tests/mutations.py to a copy of the tree and runs
+# Applies each deliberate bug of scripts/mutations.py to a copy of the tree and runs
 # the tests against it (scripts/mutation_check.py); fails if any bug survives.
 # Run after scripts/setup.sh (the copy reuses the built library). By default each
 # bug meets the tests it names; --full runs the whole suite against each.
