@@ -63,27 +63,35 @@ def _op(name: str):
     return unavailable
 
 
-def _register_fake_kernels() -> None:
-    """The fake kernels check what the real ones check about shapes and dtypes, so
-    that a traced or compiled call fails where an eager one would."""
-    for name, kernel in _FAKE_KERNELS.items():
-        torch.library.register_fake(f"dacs::{name}")(kernel)
+def _fake(name: str):
+    """Registers the decorated function as the fake kernel of ``dacs::<name>``
+    when the library loaded. The fake kernels check what the real ones check
+    about shapes and dtypes, so that a traced or compiled call fails where an
+    eager one would."""
+
+    def register(kernel):
+        return torch.library.register_fake(f"dacs::{name}")(kernel) if LOAD_ERROR is None else kernel
+
+    return register
 
 
-def _fake_lsh_buckets(z, rotation):
+@_fake("lsh_buckets")
+def _(z, rotation):
     torch._check(z.dim() == 2, lambda: f"z must be 2-D [N, d], got shape {list(z.shape)}")
     torch._check(rotation.dim() == 3 and rotation.shape[1] == z.shape[1], lambda: f"rotation must be [rounds, d, k/2], got shape {list(rotation.shape)}")
     torch._check(rotation.dtype == z.dtype, lambda: f"rotation must have z's dtype {z.dtype}, got {rotation.dtype}")
     return z.new_empty((rotation.shape[0], z.shape[0]), dtype=torch.int64)
 
 
-def _fake_bucket_sort(buckets, num_buckets):
+@_fake("bucket_sort")
+def _(buckets, num_buckets):
     torch._check(buckets.dim() == 1 and buckets.dtype == torch.int64, lambda: f"buckets must be an int64 tensor [N], got {buckets.dtype} {list(buckets.shape)}")
     torch._check(num_buckets >= 1, lambda: f"num_buckets must be at least 1, got {num_buckets}")
     return torch.empty_like(buckets)
 
 
-def _fake_chunk_density(z_sorted, chunks, neighbours, bounds=None):
+@_fake("chunk_density")
+def _(z_sorted, chunks, neighbours, bounds=None):
     torch._check(z_sorted.dim() == 2, lambda: f"z_sorted must be 2-D [N, d], got shape {list(z_sorted.shape)}")
     torch._check(1 <= chunks <= z_sorted.shape[0], lambda: f"chunks must be in [1, N = {z_sorted.shape[0]}], got {chunks}")
     torch._check(
@@ -93,33 +101,25 @@ def _fake_chunk_density(z_sorted, chunks, neighbours, bounds=None):
     return z_sorted.new_empty((z_sorted.shape[0],), dtype=accumulation_dtype(z_sorted.dtype))
 
 
-def _fake_min_distance(x, y, metric):
+@_fake("min_distance")
+def _(x, y, metric):
     torch._check(x.dim() == 2 and y.dim() == 2 and x.shape[1] == y.shape[1], lambda: f"x [N, d] and y [M, d] must share d, got {list(x.shape)} and {list(y.shape)}")
     return x.new_empty((x.shape[0],), dtype=accumulation_dtype(x.dtype))
 
 
-def _fake_kcenter_greedy(x, min_dist, budget, metric, center_side=None):
+@_fake("kcenter_greedy")
+def _(x, min_dist, budget, metric, center_side=None):
     torch._check(x.dim() == 2 and min_dist.shape == (x.shape[0],), lambda: f"x must be [N, d] and min_dist [N], got {list(x.shape)} and {list(min_dist.shape)}")
     torch._check(0 <= budget <= x.shape[0], lambda: f"budget must be in [0, N = {x.shape[0]}], got {budget}")
     return x.new_empty((budget,), dtype=torch.int64)
 
 
-def _fake_natural_breaks(values, classes):
+@_fake("natural_breaks")
+def _(values, classes):
     torch._check(values.dim() == 1, lambda: f"values must be 1-D [N], got shape {list(values.shape)}")
     torch._check(2 <= classes <= values.shape[0], lambda: f"classes must be in [2, N = {values.shape[0]}], got {classes}")
     return values.new_empty((classes + 1,))
 
-
-_FAKE_KERNELS = {
-    "lsh_buckets": _fake_lsh_buckets,
-    "bucket_sort": _fake_bucket_sort,
-    "chunk_density": _fake_chunk_density,
-    "min_distance": _fake_min_distance,
-    "kcenter_greedy": _fake_kcenter_greedy,
-    "natural_breaks": _fake_natural_breaks,
-}
-if LOAD_ERROR is None:
-    _register_fake_kernels()
 
 lsh_buckets = _op("lsh_buckets")
 bucket_sort = _op("bucket_sort")
