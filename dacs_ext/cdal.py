@@ -23,6 +23,7 @@ from types import ModuleType
 import torch
 
 from . import checks, ops
+from .arrays import numpy_io
 
 
 def _log_probs(log_probs: torch.Tensor, name: str, *, min_rows: int = 1) -> torch.Tensor:
@@ -44,6 +45,7 @@ def _sides(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([p, log_probs, h, one], dim=1), torch.cat([log_probs, p, -one, -h], dim=1)
 
 
+@numpy_io
 def symmetric_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """Row-wise symmetric KL divergence ``0.5 KL(p||q) + 0.5 KL(q||p)``.
 
@@ -58,6 +60,7 @@ def symmetric_kl(log_p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     return (0.5 * (log_p.exp() - log_q.exp()) * (log_p - log_q)).sum(dim=1).clamp(min=0)
 
 
+@numpy_io
 def cdal_kcenter(
     unlabeled: torch.Tensor,
     labeled: torch.Tensor | None,

@@ -24,7 +24,7 @@ def features(
     the way) finite values; with ``like=(other, other_name)`` also that t has
     other's width and device."""
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor [N, d], got {type(t).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array [N, d], got {type(t).__name__}")
     if t.dim() != 2:
         raise ValueError(f"{name} must be 2-D [N, d], got shape {list(t.shape)}")
     if not t.is_floating_point():

@@ -8,6 +8,7 @@ from types import ModuleType
 import torch
 
 from . import checks, ops
+from .arrays import numpy_io
 
 
 def random_rotation(
@@ -41,7 +42,7 @@ def level_buckets(buckets: int, levels: int = 1) -> tuple[int, ...]:
 
 def _check_rotation(rotation, z: torch.Tensor, buckets: int, rounds: int) -> torch.Tensor:
     if not isinstance(rotation, torch.Tensor):
-        raise TypeError(f"rotation must be a torch.Tensor, got {type(rotation).__name__}")
+        raise TypeError(f"rotation must be a torch.Tensor or numpy array, got {type(rotation).__name__}")
     if rotation.dim() == 2:
         rotation = rotation.unsqueeze(0)
     expected = [rounds, z.shape[1], buckets // 2]
@@ -58,6 +59,7 @@ def _check_rotation(rotation, z: torch.Tensor, buckets: int, rounds: int) -> tor
     return rotation.to(z.dtype)
 
 
+@numpy_io
 def density(
     z: torch.Tensor,
     buckets: int = 100,
@@ -178,6 +180,7 @@ def _nearest(z: torch.Tensor, k, queries) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(values) if values else empty, torch.cat(indices) if indices else empty.long()
 
 
+@numpy_io
 def knn_density(z: torch.Tensor, k: int = 20, queries: torch.Tensor | None = None) -> torch.Tensor:
     """Exact k-NN density, what the LSH ``density`` approximates (the paper's
     section 3): minus the mean cosine distance from each row to its k nearest
@@ -195,6 +198,7 @@ def knn_density(z: torch.Tensor, k: int = 20, queries: torch.Tensor | None = Non
     return similarity.mean(dim=1) - 1
 
 
+@numpy_io
 def knn_indices(z: torch.Tensor, k: int, queries: torch.Tensor | None = None) -> torch.Tensor:
     """int64 [Q, k]: the k rows of z [N, d] nearest (cosine) to each query row
     (int64 [Q], default every row), nearest first, the row itself excluded."""

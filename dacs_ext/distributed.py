@@ -190,7 +190,7 @@ def select_replicated(
     num_keys = math.prod(level_buckets(chosen.buckets, chosen.levels))
     health = feature_health(x, centers, picks, details.pop("keys"), num_keys, chosen.buckets)
     details["health"] = dict(health, groups_used=details["groups_used"])
-    warn_if_degenerate(details["health"])
+    warn_if_degenerate(details["health"], stacklevel=3)
     return (picks, details) if return_details else picks
 
 

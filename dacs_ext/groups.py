@@ -9,11 +9,12 @@ from types import ModuleType
 import torch
 
 from . import checks, ops
+from .arrays import numpy_io
 
 
 def _values(values, name: str) -> torch.Tensor:
     if not isinstance(values, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor [N], got {type(values).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array [N], got {type(values).__name__}")
     if values.dim() != 1:
         raise ValueError(f"{name} must be 1-D [N], got shape {list(values.shape)}")
     if values.is_complex() or values.dtype == torch.bool:
@@ -24,6 +25,7 @@ def _values(values, name: str) -> torch.Tensor:
     return values
 
 
+@numpy_io
 def natural_breaks(values: torch.Tensor, classes: int = 4, *, backend: ModuleType = ops) -> torch.Tensor:
     """Exact Jenks natural breaks (Fisher's optimal 1-D partition).
 
@@ -55,6 +57,7 @@ def natural_breaks(values: torch.Tensor, classes: int = 4, *, backend: ModuleTyp
         raise ValueError(str(error).splitlines()[0].removeprefix("natural_breaks: ")) from None
 
 
+@numpy_io
 def density_groups(density: torch.Tensor, groups: int = 4, *, backend: ModuleType = ops) -> torch.Tensor:
     """Density group of every sample (Eq. 9): group 0 the sparsest.
 
@@ -84,13 +87,14 @@ def density_groups_or_fewer(dens: torch.Tensor, groups: int, backend: ModuleType
     used = int(torch.unique(dens).numel())
     warnings.warn(
         f"select: the densities hold only {used} distinct value(s), fewer than groups = {groups}; "
-        f"using {used} group(s)", RuntimeWarning, stacklevel=3,
+        f"using {used} group(s)", RuntimeWarning, stacklevel=4,
     )
     if used == 1:
         return torch.zeros(dens.shape[0], dtype=torch.int64, device=dens.device), 1
     return density_groups(dens, used, backend=backend), used
 
 
+@numpy_io
 def split_budget(group_sizes: torch.Tensor, budget: int, temperature: float = 0.25) -> torch.Tensor:
     """Per-group budgets of Eq. 10 that sum to ``budget`` exactly.
 

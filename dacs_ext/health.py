@@ -146,7 +146,7 @@ def feature_health(
     )
 
 
-def warn_if_degenerate(health: dict, stacklevel: int = 3) -> None:
+def warn_if_degenerate(health: dict, stacklevel: int = 4) -> None:
     """The ``RuntimeWarning`` of ``select`` when ``health["degenerate"]`` names anything."""
     if health["degenerate"]:
         warnings.warn(f"select: degenerate features: {'; '.join(health['degenerate'])}", RuntimeWarning, stacklevel=stacklevel)

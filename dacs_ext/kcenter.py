@@ -7,6 +7,7 @@ from types import ModuleType
 import torch
 
 from . import checks, ops
+from .arrays import numpy_io
 
 
 def _prepare(x: torch.Tensor, name: str, metric: str) -> torch.Tensor:
@@ -21,6 +22,7 @@ def _common_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return dtype
 
 
+@numpy_io
 def min_distance(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -48,6 +50,7 @@ def min_distance(
     return backend.min_distance(x, y, metric)
 
 
+@numpy_io
 def kcenter_greedy(
     unlabeled: torch.Tensor,
     labeled: torch.Tensor | None,

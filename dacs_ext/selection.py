@@ -10,6 +10,7 @@ from types import ModuleType
 import torch
 
 from . import checks, distributed, ops
+from .arrays import numpy_io
 from .density import density
 from .groups import density_groups_or_fewer, split_budget
 from .health import feature_health, warn_if_degenerate
@@ -17,6 +18,7 @@ from .kcenter import kcenter_greedy
 from .settings import DACSSettings
 
 
+@numpy_io
 def select(
     unlabeled: torch.Tensor,
     labeled: torch.Tensor | None,
@@ -113,6 +115,7 @@ def select(
     return result, details
 
 
+@numpy_io
 def expand_and_squeeze(candidates: torch.Tensor, uncertainty: torch.Tensor, budget: int) -> torch.Tensor:
     """Section 4.3: keep the ``budget`` most uncertain of DACS's candidates.
 
@@ -159,6 +162,7 @@ class DACS:
     def __repr__(self) -> str:
         return f"DACS({self.settings!r})"
 
+    @numpy_io
     def select(self, unlabeled, labeled, budget, uncertainty=None, *, generator=None, return_details=False):
         """Indices into ``unlabeled`` [budget]; see ``dacs_ext.select``. ``generator``
         overrides the one seeded at construction for this call."""

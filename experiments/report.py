@@ -10,7 +10,7 @@ import json
 import os
 import statistics
 
-from dacs_ext.al.files import atomic_write_bytes, read_jsonl
+from dacs_ext.files import atomic_write_bytes, read_jsonl
 
 from dacs_ext.al import STRATEGIES
 from dacs_ext.al.metrics import LOWER_IS_BETTER, METRICS

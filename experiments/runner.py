@@ -14,7 +14,7 @@ import torch
 import dacs_ext
 from dacs_ext import machine
 from dacs_ext.al import SETTINGS, STRATEGIES, TrainConfig, make_strategy, run_trial
-from dacs_ext.al.files import atomic_write_json
+from dacs_ext.files import atomic_write_json
 
 from .layout import CONFIG, trial_directory
 from .tasks import Preset, Task, all_tasks

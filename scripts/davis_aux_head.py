@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dacs_ext  # noqa: E402
 from dacs_ext import machine  # noqa: E402
 from dacs_ext.al import embed, evaluate  # noqa: E402
-from dacs_ext.al.files import atomic_write_bytes, atomic_write_json  # noqa: E402
+from dacs_ext.files import atomic_write_bytes, atomic_write_json  # noqa: E402
 from dacs_ext.al.loop import initial_labels, train_cycle  # noqa: E402
 from dacs_ext.al.model import AUX_TARGETS  # noqa: E402
 from dacs_ext.health import bucket_figures, effective_rank  # noqa: E402

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from .. import checks
 from ..settings import Settings
-from .files import atomic_save, atomic_write_jsonl, read_jsonl
+from ..files import atomic_save, atomic_write_jsonl, read_jsonl
 from .model import AuxModel
 from .strategies import PoolState, Strategy, check_selection
 from .training import TrainConfig, embed, evaluate, train_model

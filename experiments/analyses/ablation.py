@@ -24,7 +24,7 @@ import torch
 
 import dacs_ext
 from dacs_ext.al import embed
-from dacs_ext.al.files import atomic_write_bytes
+from dacs_ext.files import atomic_write_bytes
 from dacs_ext.al.loop import acquisition_generator, labeled_order
 
 from ..layout import CONFIG

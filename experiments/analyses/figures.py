@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import dacs_ext
 from dacs_ext.al import DACSStrategy, embed, make_strategy
-from dacs_ext.al.files import atomic_write_bytes
+from dacs_ext.files import atomic_write_bytes
 from dacs_ext.al.loop import acquisition_generator, labeled_order
 
 from ..report import collect, label, report, summarize

@@ -8,7 +8,7 @@ import torch
 
 import dacs_ext.al.loop
 from dacs_ext.al import STRATEGIES, LoopConfig, Random, Strategy, TrainConfig, make_strategy, run_trial
-from dacs_ext.al.files import read_jsonl
+from dacs_ext.files import read_jsonl
 from dacs_ext.al.loop import CHECKPOINT, CYCLES, initial_labels, labeled_order
 
 from helpers import blobs, small_model, without_times
@@ -83,7 +83,7 @@ def test_loop_bad_inputs(tmp_path, gen):
 
 
 def test_atomic_writes_replace_whole_files_with_normal_permissions(tmp_path):
-    from dacs_ext.al.files import atomic_write_bytes, atomic_write_jsonl
+    from dacs_ext.files import atomic_write_bytes, atomic_write_jsonl
 
     path = str(tmp_path / "rows.jsonl")
     atomic_write_jsonl([{"a": 1}], path)

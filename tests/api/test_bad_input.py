@@ -22,7 +22,7 @@ def with_value(t, value, index=(3, 1)):
     [
         (lambda: dacs_ext.density(Z[0], 2), ValueError, "z must be 2-D"),
         (lambda: dacs_ext.density(Z[None], 2), ValueError, "z must be 2-D"),
-        (lambda: dacs_ext.density(Z.numpy(), 2), TypeError, "z must be a torch.Tensor"),
+        (lambda: dacs_ext.density(Z.tolist(), 2), TypeError, "z must be a torch.Tensor or numpy array"),
         (lambda: dacs_ext.density((Z * 100).long(), 2), TypeError, "z must be a floating tensor"),
         (lambda: dacs_ext.density(Z, 10, rotation=torch.randn(1, 3, 5)), ValueError, "rotation must be"),
         (lambda: dacs_ext.density(Z, 10, rotation=torch.randn(2, 4, 5)), ValueError, "rotation must be"),

@@ -75,7 +75,7 @@ def test_natural_breaks_reference_is_jenkspy(gen):
         (lambda: dacs_ext.natural_breaks(torch.arange(5.0), 6), ValueError, "at least classes = 6 values"),
         (lambda: dacs_ext.natural_breaks(torch.tensor([1.0, float("nan"), 2.0]), 2), ValueError, "values contains NaN"),
         (lambda: dacs_ext.natural_breaks(torch.arange(6.0).view(2, 3), 2), ValueError, "values must be 1-D"),
-        (lambda: dacs_ext.natural_breaks([1.0, 2.0], 2), TypeError, "values must be a torch.Tensor"),
+        (lambda: dacs_ext.natural_breaks([1.0, 2.0], 2), TypeError, "values must be a torch.Tensor or numpy array"),
         (lambda: dacs_ext.density_groups(torch.ones(10)), ValueError, "distinct values"),
         (lambda: ops.natural_breaks(torch.ones(10), 2), RuntimeError, "at least classes = 2 distinct values"),
         (lambda: ops.natural_breaks(torch.arange(5.0), 1), RuntimeError, "classes must be at least 2"),

@@ -158,3 +158,11 @@ def test_the_strategy_records_the_health_of_every_acquisition():
     with pytest.warns(RuntimeWarning, match="degenerate features"):
         DACSStrategy(buckets=20).select(collapsed, 30)
     assert len(collapsed.notes["dacs_health"]["degenerate"]) == 3
+
+
+@pytest.mark.parametrize("numpy_input", [False, True])
+def test_the_warning_points_at_the_callers_line(numpy_input):
+    z = torch.nn.functional.normalize(torch.randn(300, 8, generator=torch.Generator().manual_seed(19)) * 1e-5 + 1, dim=1)
+    with pytest.warns(RuntimeWarning, match="degenerate features") as caught:
+        dacs_ext.select(z.numpy() if numpy_input else z, None, 10, buckets=20)
+    assert {w.filename for w in caught} == {__file__}

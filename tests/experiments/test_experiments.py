@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dacs_ext.al import STRATEGIES
-from dacs_ext.al.files import read_jsonl
+from dacs_ext.files import read_jsonl
 from experiments.__main__ import main
 from experiments.report import markdown, summarize
 from experiments.stats import Paired, area_under_curve, paired_difference
