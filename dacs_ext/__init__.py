@@ -11,6 +11,7 @@ from .kcenter import kcenter_greedy, min_distance
 from .cdal import cdal_kcenter, symmetric_kl
 from .selection import DACS, expand_and_squeeze, select
 from .settings import DACSSettings
+from .session import LabelingSession, SessionError
 from . import nn
 from . import reference
 
@@ -32,6 +33,8 @@ __all__ = [
     "expand_and_squeeze",
     "DACS",
     "DACSSettings",
+    "LabelingSession",
+    "SessionError",
     "nn",
 ]
 __version__ = "0.1.0"
