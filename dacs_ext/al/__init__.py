@@ -5,9 +5,13 @@ from .loop import LoopConfig, run_trial
 from .model import AuxModel, Head, LinearClassifier, ModelOutput, Tapped
 from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings, LossPredictionHead, ranking_loss
 from .nce import NCEClassifier, NCENet, NCENetDACS, NCESettings, nce_uncertainty
+from .uncertainty import (
+    BALD, BALDDACS, BALDSettings, Entropy, EntropyDACS, LeastConfidence, LeastConfidenceDACS, Margin, MarginDACS,
+    entropy, least_confidence, margin, mutual_information,
+)
 from .methods import SETTINGS, STRATEGIES, Method, make_strategy
-from .strategies import CDAL, CoreSet, DACSStrategy, PoolState, Random, Strategy
-from .training import TrainConfig, UnreliableBF16Error, check_bf16, embed, evaluate, train_model
+from .strategies import CDAL, MC_LOGITS, CoreSet, DACSStrategy, PoolState, Random, Strategy
+from .training import TrainConfig, UnreliableBF16Error, check_bf16, embed, evaluate, mc_dropout_logits, train_model
 
 __all__ = [
     "Strategy",
@@ -26,6 +30,20 @@ __all__ = [
     "LearnLossSettings",
     "LossPredictionHead",
     "ranking_loss",
+    "Entropy",
+    "Margin",
+    "LeastConfidence",
+    "BALD",
+    "BALDSettings",
+    "EntropyDACS",
+    "MarginDACS",
+    "LeastConfidenceDACS",
+    "BALDDACS",
+    "entropy",
+    "margin",
+    "least_confidence",
+    "mutual_information",
+    "MC_LOGITS",
     "STRATEGIES",
     "SETTINGS",
     "Method",
@@ -40,6 +58,7 @@ __all__ = [
     "check_bf16",
     "UnreliableBF16Error",
     "embed",
+    "mc_dropout_logits",
     "evaluate",
     "LoopConfig",
     "run_trial",

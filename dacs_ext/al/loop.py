@@ -16,13 +16,13 @@ from .. import checks
 from ..settings import Settings
 from ..files import atomic_save, atomic_write_jsonl, read_jsonl
 from .model import AuxModel
-from .strategies import PoolState, Strategy, check_selection
-from .training import TrainConfig, embed, evaluate, train_model
+from .strategies import MC_LOGITS, PoolState, Strategy, check_selection
+from .training import TrainConfig, embed, evaluate, mc_dropout_logits, train_model
 
 CHECKPOINT, CYCLES = "checkpoint.pt", "cycles.jsonl"
 CHECKPOINT_FORMAT = 1
 # Independent random streams of a trial, each keyed by (seed, stream, cycle).
-_INITIAL, _MODEL, _SHUFFLE, _ACQUIRE, _TRAIN = range(5)
+_INITIAL, _MODEL, _SHUFFLE, _ACQUIRE, _TRAIN, _MC_DROPOUT = range(6)
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,10 @@ def train_cycle(
     """The model of ``cycle``: initialised under the cycle's seed, or from
     ``model_state`` (warm start: the previous cycle's trained weights), and
     trained on the labeled x [M, ...], y [M] in the cycle's batch order.
-    ``strategy`` may replace the main classifier (``Strategy.classifier``) and
+    ``strategy`` may replace the main classifier (``Strategy.classifier``),
     add heads it trains with the model (``Strategy.heads``), initialised under
-    the same seed after the model, in that order.
+    the same seed after the model, in that order, and put a dropout before the
+    main classifier (``Strategy.classifier_dropout``).
 
     Returns:
         the trained model (on x's device) and its last epoch's mean loss.
@@ -112,6 +113,7 @@ def train_cycle(
                 model.set_classifier(classifier)
             for head in strategy.heads(model.tap_channels):
                 model.add_head(head)
+            model.set_classifier_dropout(strategy.classifier_dropout)
         model = model.to(x.device, memory_format=torch.channels_last if train.channels_last else torch.preserve_format)
     if model_state is not None:
         model.load_state_dict(model_state)
@@ -283,12 +285,16 @@ def resume(directory: str | None, order: torch.Tensor) -> tuple[list[dict], torc
 def acquire(
     strategy: Strategy, model: AuxModel, pool_x: torch.Tensor, rows: torch.Tensor, budget: int, *, seed: int, cycle: int
 ) -> tuple[torch.Tensor, dict, float, float]:
-    """One acquisition: the pool embedded as the strategy requires, and its
-    ``budget`` picks among the rows not in ``rows`` (int64 [L] labeled pool
-    indices), checked. Returns (picks int64 [budget], the strategy's notes,
-    embedding seconds, selection seconds)."""
+    """One acquisition: the pool embedded as the strategy requires (``MC_LOGITS``:
+    ``strategy.mc_passes`` dropout passes, their masks drawn under a seed of the
+    trial's ``seed`` and the cycle), and its ``budget`` picks among the rows not in
+    ``rows`` (int64 [L] labeled pool indices), checked. Returns (picks int64
+    [budget], the strategy's notes, embedding seconds, selection seconds)."""
     embed_start = time.perf_counter()
-    outputs = embed(model, pool_x, strategy.requires) if strategy.requires else {}
+    names = [name for name in strategy.requires if name != MC_LOGITS]
+    outputs = embed(model, pool_x, names) if names else {}
+    if MC_LOGITS in strategy.requires:
+        outputs[MC_LOGITS] = mc_dropout_logits(model, pool_x, strategy.mc_passes, seed=derived_seed(seed, _MC_DROPOUT, cycle))
     labeled = torch.zeros(pool_x.shape[0], dtype=torch.bool, device=pool_x.device)
     labeled[rows] = True
     pool = PoolState(labeled, outputs, acquisition_generator(seed, cycle), cycle)

@@ -11,8 +11,11 @@ from ..settings import NAMED_SETTINGS, DACSSettings, Settings
 from .learnloss import LearnLoss, LearnLossDACS, LearnLossSettings
 from .nce import NCENet, NCENetDACS, NCESettings
 from .strategies import CDAL, CoreSet, DACSStrategy, DensestKCenter, DensityGroupKCenter, Random, Strategy
+from .uncertainty import (
+    BALD, BALDDACS, BALDSettings, Entropy, EntropyDACS, LeastConfidence, LeastConfidenceDACS, Margin, MarginDACS,
+)
 
-SETTINGS: dict[str, type[Settings]] = {"dacs": DACSSettings, "learnloss": LearnLossSettings, "nce": NCESettings}
+SETTINGS: dict[str, type[Settings]] = {"dacs": DACSSettings, "learnloss": LearnLossSettings, "nce": NCESettings, "bald": BALDSettings}
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,14 @@ STRATEGIES: dict[str, Method] = {
     "kcenter-sparsest": Method(DensityGroupKCenter, "k-center, sparsest group"),
     "learnloss-dacs": Method(LearnLossDACS, "LearnLoss + DACS"),
     "nce-dacs": Method(NCENetDACS, "NCE-Net + DACS"),
+    "entropy": Method(Entropy, "Entropy"),
+    "margin": Method(Margin, "Margin"),
+    "least-confidence": Method(LeastConfidence, "Least confidence"),
+    "bald": Method(BALD, "BALD"),
+    "entropy-dacs": Method(EntropyDACS, "Entropy + DACS"),
+    "margin-dacs": Method(MarginDACS, "Margin + DACS"),
+    "least-confidence-dacs": Method(LeastConfidenceDACS, "Least confidence + DACS"),
+    "bald-dacs": Method(BALDDACS, "BALD + DACS"),
 }
 
 

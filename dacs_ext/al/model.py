@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import checks
 from ..nn import NormalizedHead, head_input
 
 
@@ -182,6 +183,7 @@ class AuxModel(nn.Module):
             self.register_buffer("aux_target_mean", torch.zeros(()))
             self.register_buffer("aux_target_std", torch.ones(()))
         self.heads = nn.ModuleDict()
+        self.classifier_dropout: nn.Module = nn.Identity()
         self.tap_channels = tuple(getattr(backbone, "tap_channels", (feature_dim,)))
 
     def set_classifier(self, classifier: nn.Module) -> None:
@@ -189,6 +191,17 @@ class AuxModel(nn.Module):
         if not callable(getattr(classifier, "loss", None)):
             raise TypeError(f"a classifier needs a loss(scores, y, reduction) method, {type(classifier).__name__} has none")
         self.classifier = classifier
+
+    def set_classifier_dropout(self, p: float) -> None:
+        """Puts a dropout of probability ``p`` in [0, 1) on the features the main
+        classifier reads (the auxiliary head and the added heads read them
+        undropped): the model trains with it, and Monte-Carlo dropout
+        (``training.mc_dropout_logits``, BALD) samples it. 0 removes it: no module,
+        so the model computes and draws exactly as without this call."""
+        p = checks.at_least(p, "classifier dropout p", 0.0)
+        if not p < 1:
+            raise ValueError(f"classifier dropout p must be below 1 (1 drops every feature), got {p!r}")
+        self.classifier_dropout = nn.Dropout(p) if p > 0 else nn.Identity()
 
     def add_head(self, head: Head) -> None:
         if head.output in self.heads or head.output in ModelOutput._fields:
@@ -252,4 +265,5 @@ class AuxModel(nn.Module):
         features = tapped.features
         aux_logits, aux_features = self.aux(head_input(features, epoch, stop_gradient_epoch))
         extras = {name: head(tapped, epoch, stop_gradient_epoch) for name, head in self.heads.items()}
-        return ModelOutput(self.classifier(features), aux_logits, features, aux_features, tapped.taps, extras)
+        logits = self.classifier(self.classifier_dropout(features))
+        return ModelOutput(logits, aux_logits, features, aux_features, tapped.taps, extras)

@@ -3,9 +3,11 @@
 A strategy names in ``requires`` which model outputs it needs over the whole
 pool (fields of ``ModelOutput``: ``"features"``, ``"aux_features"``,
 ``"logits"``, ``"aux_logits"``, or the output of a head it adds, such as
-LearnLoss's ``"predicted_loss"``), and the loop computes only those. A strategy
-that trains a head with the model returns it from ``heads``, one that replaces
-the main classifier returns the replacement from ``classifier``; one that takes
+LearnLoss's ``"predicted_loss"``; or ``MC_LOGITS``, Monte-Carlo dropout passes),
+and the loop computes only those. A strategy that trains a head with the model
+returns it from ``heads``, one that replaces the main classifier returns the
+replacement from ``classifier``, one whose model needs dropout before the main
+classifier says its probability in ``classifier_dropout``; one that takes
 settings objects names them in ``settings_names`` and takes them as keyword
 arguments of those names (``dacs_ext.al.methods`` builds strategies from them).
 """
@@ -24,6 +26,11 @@ from ..kcenter import kcenter_greedy
 from ..selection import DACS, expand_and_squeeze
 from ..settings import DACSSettings
 from .model import KINDS, Head
+
+MC_LOGITS = "mc_logits"
+"""The requirement of ``Strategy.mc_passes`` stochastic forward passes over the
+pool, dropout active: the main classifier's logits, float32 [T, N, C]
+(``training.mc_dropout_logits``; BALD reads them)."""
 
 
 @dataclass
@@ -69,6 +76,11 @@ class Strategy:
     settings_names: tuple[str, ...] = ()
     kinds: tuple[str, ...] = KINDS
     """The kinds of task (``model.KINDS``) the strategy can serve."""
+    classifier_dropout: float = 0.0
+    """Probability of a dropout on the features the main classifier reads, which
+    the model trains with (``AuxModel.set_classifier_dropout``); 0: none."""
+    mc_passes: int = 0
+    """T of ``MC_LOGITS``, for a strategy that requires it."""
 
     def check_kind(self, kind: str) -> None:
         """Raises ValueError if the strategy cannot serve a task of ``kind``."""

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .. import checks
@@ -181,6 +182,58 @@ def embed(model: AuxModel, x: torch.Tensor, names, *, batch_size: int = 8192) ->
         for name in names:
             parts[name].append(out.get(name))
     return {name: torch.cat(chunks) for name, chunks in parts.items()}
+
+
+DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+"""The modules Monte-Carlo dropout samples (dropout called as a function inside
+a module's ``forward`` follows that module's mode, which stays eval)."""
+
+
+@torch.no_grad()
+def mc_dropout_logits(model: AuxModel, x: torch.Tensor, passes: int, *, seed: int, batch_size: int = 8192) -> torch.Tensor:
+    """The main classifier's logits of ``passes`` (T) stochastic forward passes
+    over every row of x [N, ...]: float32 [T, N, C]. Every dropout module
+    (``DROPOUT_MODULES``) with p > 0 is active, every other module is in eval mode
+    (BatchNorm uses its running statistics, augmentation is off); the model is
+    left in eval mode.
+
+    The masks come from the global generators, seeded with ``seed`` for this call
+    and restored after it, drawn pass by pass and batch by batch: the same seed,
+    model and batch size give the same logits. When the model's only active
+    dropout is ``AuxModel.classifier_dropout`` the backbone runs once and only the
+    classifier is sampled T times (what the full passes compute, T times cheaper).
+
+    Raises:
+        ValueError: the model has no dropout module with p > 0 (every pass would
+            be the same, and an uncertainty read from their disagreement 0).
+    """
+    passes = checks.integer(passes, "passes", low=1)
+    active = [m for m in model.modules() if isinstance(m, DROPOUT_MODULES) and m.p > 0]
+    if not active:
+        raise ValueError(
+            f"Monte-Carlo dropout needs dropout in the model, and this {type(model).__name__} has no dropout module with p > 0: "
+            "add nn.Dropout to the backbone, or call AuxModel.set_classifier_dropout(p) (BALD does, with BALDSettings.dropout > 0)"
+        )
+    model.eval()
+    if active == [model.classifier_dropout]:
+        inputs = embed(model, x, ("features",), batch_size=batch_size)["features"]
+
+        def sample(rows: torch.Tensor) -> torch.Tensor:
+            return model.classifier(model.classifier_dropout(rows))
+    else:
+        inputs = x
+
+        def sample(rows: torch.Tensor) -> torch.Tensor:
+            return model(rows).logits
+
+    for module in active:
+        module.train()
+    try:
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return torch.stack([torch.cat([sample(rows) for rows in inputs.split(batch_size)]) for _ in range(passes)])
+    finally:
+        model.eval()
 
 
 def evaluate(model: AuxModel, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 8192) -> dict[str, float]:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import dacs_ext
-from dacs_ext.al import STRATEGIES, CoreSet, DACSStrategy, PoolState, Random, Strategy, make_strategy
+from dacs_ext.al import MC_LOGITS, STRATEGIES, CoreSet, DACSStrategy, PoolState, Random, Strategy, make_strategy
 from dacs_ext.al.strategies import check_selection
 
 
@@ -17,6 +17,8 @@ def random_pool(n, *, gen, labeled=30, width=6):
         "aux_features": F.normalize(torch.randn(n, 16, generator=gen, dtype=torch.float64), dim=1),
         "predicted_loss": torch.rand(n, generator=gen, dtype=torch.float64),
         "logits": torch.randn(n, 5, generator=gen, dtype=torch.float64),
+        # from its own generator, so that `gen` draws what it drew before BALD
+        MC_LOGITS: torch.randn(4, n, 5, generator=torch.Generator().manual_seed(n), dtype=torch.float64),
     }
     return PoolState(mask, outputs, torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=gen))), 1)
 
@@ -111,7 +113,7 @@ def test_pool_state_names_missing_outputs():
     with pytest.raises(KeyError, match="must list it in `requires`"):
         PoolState(torch.zeros(3, dtype=torch.bool))["features"]
     with pytest.raises(ValueError, match="method must be one of"):
-        make_strategy("entropy")
+        make_strategy("variation-ratio")
 
 
 def test_dacs_strategy_notes_a_fallback_to_fewer_groups():

@@ -59,13 +59,13 @@ def test_methods_of_a_trial_share_the_initial_set_and_first_model(tmp_path):
     assert len({tuple(runs[m][0]["initial"]) for m in runs}) == 1
     # Same L0, same initialisation, same batches: the same first model among the
     # methods that train the same model (LearnLoss's add a head, NCE-Net's
-    # replace the classifier).
+    # replace the classifier, BALD's train with dropout before it).
     by_model = {}
     for m in runs:
         strategy = make_strategy(m)
-        kind = (bool(strategy.heads((32, 16))), strategy.classifier(16, 4) is not None)
+        kind = (bool(strategy.heads((32, 16))), strategy.classifier(16, 4) is not None, strategy.classifier_dropout > 0)
         by_model.setdefault(kind, set()).add(runs[m][0]["accuracy"])
-    assert set(by_model) == {(False, False), (True, False), (False, True)}
+    assert set(by_model) == {(False, False, False), (True, False, False), (False, True, False), (False, False, True)}
     assert all(len(accuracies) == 1 for accuracies in by_model.values()), by_model
     assert torch.equal(initial_labels(900, 20, 7), initial_labels(900, 20, 7))
     assert not torch.equal(initial_labels(900, 20, 7), initial_labels(900, 20, 8))
