@@ -38,6 +38,11 @@ ABLATION = "tests/experiments/test_ablation.py"
 FIGURES = "tests/experiments/test_figures.py"
 KNN = "tests/api/test_knn.py"
 HEALTH = "tests/api/test_health.py"
+UNCERTAINTY = "tests/al/test_uncertainty.py"
+FEATURES = "tests/experiments/test_features.py"
+NUMPY = "tests/api/test_numpy.py"
+SESSION = "tests/api/test_session.py"
+CLI = "tests/api/test_cli.py"
 
 # One bug, met by each test whose verdict rests on a training run: every row
 # trains on its neighbour's label, so nothing generalises. Each of these tests
@@ -610,5 +615,122 @@ MUTATIONS = (
         "unbuilt-library-fails-the-import", "dacs_ext/ops.py",
         "    WITH_CUDA, LOAD_ERROR = False, str(error)\n", "    raise\n",
         ("tests/ops/test_unbuilt.py",), "without a compiled library even dacs_ext.reference cannot be imported",
+    ),
+    Mutation(
+        "entropy-without-minus", "dacs_ext/al/uncertainty.py",
+        "return -torch.where(p > 0, p * log_p, 0.0).sum(dim=-1)", "return torch.where(p > 0, p * log_p, 0.0).sum(dim=-1)",
+        (UNCERTAINTY,), "the entropy is negated: the most certain rows score highest",
+    ),
+    Mutation(
+        "margin-top1-minus-top3", "dacs_ext/al/uncertainty.py",
+        "return p[:, 1:].sum(dim=-1) + p[:, 1]", "return p[:, 1:].sum(dim=-1) + p[:, 2]",
+        (UNCERTAINTY,), "the margin is taken to the third most probable class",
+    ),
+    Mutation(
+        "least-confidence-is-the-top-probability", "dacs_ext/al/uncertainty.py",
+        "return _sorted_probabilities(logits)[:, 1:].sum(dim=-1)", "return _sorted_probabilities(logits)[:, 0]",
+        (UNCERTAINTY,), "least confidence scores the top probability, not 1 minus it",
+    ),
+    Mutation(
+        "bald-drops-the-mean-entropy", "dacs_ext/al/uncertainty.py",
+        "return (entropy_of_mean - mean_entropy).clamp_min(0)", "return entropy_of_mean.clamp_min(0)",
+        (UNCERTAINTY,), "BALD is the entropy of the mean prediction (max-entropy over the passes), not the mutual information",
+    ),
+    Mutation(
+        "bald-mean-of-log-probabilities", "dacs_ext/al/uncertainty.py",
+        "log_mean = torch.logsumexp(log_p, dim=0) - math.log(log_p.shape[0])", "log_mean = torch.log_softmax(log_p.mean(dim=0), dim=-1)",
+        (UNCERTAINTY,), "the passes' log-probabilities are averaged (a geometric mean) instead of their probabilities",
+    ),
+    Mutation(
+        "uncertainty-picks-the-most-certain", "dacs_ext/al/uncertainty.py",
+        "return highest(pool, self.uncertainty(pool), budget, 0)", "return highest(pool, -self.uncertainty(pool), budget, 0)",
+        (UNCERTAINTY,), "the uncertainty methods acquire the lowest scores",
+    ),
+    Mutation(
+        "uncertainty-dacs-ignores-uncertainty", "dacs_ext/al/uncertainty.py",
+        "return self.acquire(pool, budget, self.method.uncertainty(pool))", "return self.acquire(pool, budget)",
+        (UNCERTAINTY,), "X + DACS is DACS alone for the uncertainty methods",
+    ),
+    Mutation(
+        "mc-dropout-in-eval-mode", "dacs_ext/al/training.py",
+        "        module.train()\n", "        module.eval()\n",
+        (UNCERTAINTY,), "the Monte-Carlo passes run with dropout off: every pass is the same and BALD scores 0",
+    ),
+    Mutation(
+        "mc-dropout-unseeded", "dacs_ext/al/training.py",
+        "            torch.manual_seed(seed)\n", "            pass\n",
+        (UNCERTAINTY,), "the Monte-Carlo masks ignore the seed: reruns differ",
+    ),
+    Mutation(
+        "mc-dropout-batchnorm-in-train-mode", "dacs_ext/al/training.py",
+        "    model.eval()\n    if active == [model.classifier_dropout]:", "    model.train()\n    if active == [model.classifier_dropout]:",
+        (UNCERTAINTY,), "the Monte-Carlo passes run every module in train mode: BatchNorm uses and updates batch statistics",
+    ),
+    Mutation(
+        "mc-dropout-only-samples-the-classifier", "dacs_ext/al/training.py",
+        "    if active == [model.classifier_dropout]:", "    if True:",
+        (UNCERTAINTY,), "the backbone's own dropout modules are never sampled",
+    ),
+    Mutation(
+        "bald-trains-without-dropout", "dacs_ext/al/loop.py",
+        "            model.set_classifier_dropout(strategy.classifier_dropout)\n", "",
+        (UNCERTAINTY,), "the loop never gives BALD's model its dropout",
+    ),
+    Mutation(
+        "features-classes-from-train-only", "experiments/tasks/features.py",
+        'classes = np.union1d(np.unique(arrays["train_labels.npy"]), np.unique(arrays["test_labels.npy"]))',
+        'classes = np.unique(arrays["train_labels.npy"])',
+        (FEATURES,), "a class only the test set holds is outside the model's outputs",
+    ),
+    Mutation(
+        "features-test-unstandardised", "experiments/tasks/features.py",
+        "((test_x.double() - mean) / std).float()", "test_x.float()",
+        (FEATURES,), "the test features keep their raw scale while the pool's are standardised",
+    ),
+    Mutation(
+        "features-non-finite-rows-pass", "experiments/tasks/features.py",
+        "    if bad.size:\n", "    if False:\n",
+        (FEATURES,), "NaN or infinite features reach training",
+    ),
+    Mutation(
+        "numpy-input-copied", "dacs_ext/arrays.py",
+        "        return torch.from_numpy(value)", "        return torch.from_numpy(np.array(value))",
+        (NUMPY,), "every numpy array is copied before selection: a memory-mapped pool is read into memory",
+    ),
+    Mutation(
+        "numpy-output-stays-tensor", "dacs_ext/arrays.py",
+        "        return to_numpy(out) if numpy_out else out", "        return out",
+        (NUMPY,), "numpy input gets tensors back",
+    ),
+    Mutation(
+        "session-pending-not-centers", "dacs_ext/session.py",
+        'centers[state["pending"]] = True', 'centers[state["pending"]] = False',
+        (SESSION,), "a later query may propose rows already pending, or their near-copies",
+    ),
+    Mutation(
+        "session-seed-ignores-query-number", "dacs_ext/session.py",
+        "self.seed * SEED_STRIDE + len(state[\"queries\"])", "self.seed * SEED_STRIDE",
+        (SESSION,), "every query draws the same LSH rotation",
+    ),
+    Mutation(
+        "session-state-written-in-place", "dacs_ext/session.py",
+        "        atomic_write_bytes(self._path(STATE_FILE), json.dumps(state, separators=(\",\", \":\")).encode())",
+        "        with open(self._path(STATE_FILE), \"w\") as f:\n            f.write(json.dumps(state)[:-1])\n            f.flush()\n            os.fsync(f.fileno())\n            f.write(\"}\")",
+        (SESSION,), "a kill in the middle of a write leaves a torn state file",
+    ),
+    Mutation(
+        "session-update-keeps-rows-pending", "dacs_ext/session.py",
+        '            state["pending"] = [i for i in state["pending"] if i not in done]\n', "",
+        (SESSION,), "labeled rows stay pending",
+    ),
+    Mutation(
+        "cli-batch-density-of-wrong-row", "dacs_ext/cli.py",
+        '"density": float(density[position[int(i)]])', '"density": float(density[int(i) % len(density)])',
+        (CLI,), "the CSV gives each picked row another row's density",
+    ),
+    Mutation(
+        "cli-nan-rows-pass", "dacs_ext/cli.py",
+        "        finite = np.isfinite(x[start : start + SCAN_ROWS]).all(axis=1)", "        finite = np.isfinite(x[start : start + SCAN_ROWS]).any(axis=1)",
+        (CLI,), "a row with one NaN among finite values reaches the selection",
     ),
 )

@@ -104,11 +104,21 @@ def check_active_learning(namespace: dict, output: str, margin) -> None:
     margin.above("accuracy", namespace["records"][-1]["accuracy"], 0.8, why="separable blobs; chance is 0.25")
 
 
+def check_own_data(namespace: dict, output: str, margin) -> None:
+    import numpy as np
+
+    picks, session = namespace["picks"], namespace["session"]
+    assert isinstance(picks, np.ndarray) and picks.dtype == np.int64 and len(set(picks.tolist())) == 200
+    assert len(session.labeled) == 50 and len(session.pending) == 250
+    assert not set(namespace["batch"].tolist()) & set(session.labeled.tolist())
+
+
 # What each runnable block promises, by its NAME.
 CHECKS = {
     "quickstart": check_quickstart,
     "api": check_api,
     "active-learning": check_active_learning,
+    "own-data": check_own_data,
 }
 # Blocks whose verdict rests on a training run (tests/MARGINS.md).
 LEARNED = {"active-learning"}
@@ -122,7 +132,8 @@ def test_every_promised_block_is_in_the_docs():
 @pytest.mark.parametrize(
     "name", [pytest.param(name, marks=[pytest.mark.learned] if name in LEARNED else []) for name in BLOCKS]
 )
-def test_runnable_block(name, capsys, margin):
+def test_runnable_block(name, capsys, margin, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # what a block writes lands outside the checkout
     code, where = BLOCKS[name]
     namespace = {"__name__": f"runnable_{name}"}
     exec(compile(code, where, "exec"), namespace)
@@ -134,15 +145,15 @@ def test_runnable_block(name, capsys, margin):
 # Commands --------------------------------------------------------------------------
 
 
-def experiment_commands(path: str) -> list[tuple[str, str]]:
-    """(command, where) for every `python -m experiments...` written in `path`:
+def experiment_commands(path: str, prefix: str = COMMAND) -> list[tuple[str, str]]:
+    """(command, where) for every `python -m experiments...` (or other ``prefix``) written in `path`:
     in code blocks and inline code, backslash-continued lines joined, cut at
     `&&`, `;` and `|`."""
     lines = read(path).splitlines()
     commands = []
     i = 0
     while i < len(lines):
-        line, start = lines[i], lines[i].find(COMMAND)
+        line, start = lines[i], lines[i].find(prefix)
         where = f"{relative(path)}:{i + 1}"
         if start < 0:
             i += 1
@@ -208,6 +219,45 @@ def test_experiment_command_parses(command, where):
         assert not unknown, f"{where}: unknown methods {unknown}"
     for replay in getattr(parsed, "replay", None) or []:
         assert replay.split(":")[0] in STRATEGIES, f"{where}: --replay {replay!r} names no method"
+
+
+LIBRARY_COMMANDS = [pair for path in DOCS for pair in experiment_commands(path, "python -m dacs_ext ")]
+
+
+@pytest.mark.parametrize("command, where", LIBRARY_COMMANDS, ids=[where for _, where in LIBRARY_COMMANDS])
+def test_library_command_parses(command, where):
+    from dacs_ext.cli import build_parser
+
+    words = [w for w in shlex.split(command, comments=True) if not w.startswith("[")]
+    if any(w.isupper() or "|" in w for w in words[3:]):
+        return  # a synopsis (FEATURES.npy, [--labeled FILE | ...]), not a command to run
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        try:
+            build_parser().parse_args(words[3:])
+        except SystemExit:
+            pytest.fail(f"{where}: {command!r} does not parse:\n{stderr.getvalue()}")
+
+
+def test_readme_library_commands_run(tmp_path, monkeypatch, capsys):
+    """The README's own-data block, then its `python -m dacs_ext` commands in
+    order, in one folder: each exits 0 (the labels file an annotator would
+    return is written from the session's pending rows)."""
+    from dacs_ext import LabelingSession
+    from dacs_ext.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    exec(compile(BLOCKS["own-data"][0], BLOCKS["own-data"][1], "exec"), {"__name__": "runnable_own_data"})
+    commands = [c for c, _ in experiment_commands(README, "python -m dacs_ext ")]
+    assert any(" select " in c for c in commands) and any(" update " in c for c in commands)
+    for command in commands:
+        args = shlex.split(command)[3:]
+        if args[0] == "update":
+            pending = LabelingSession(args[1]).pending[:10]
+            (tmp_path / args[2]).write_text("index,label\n" + "".join(f"{i},dog\n" for i in pending))
+        assert main(args) == 0, (command, capsys.readouterr().err)
+        if args[0] == "select":
+            budget = int(args[args.index("--budget") + 1])
+            assert len((tmp_path / "batch.csv").read_text().splitlines()) == budget + 1
 
 
 # Paths and links -------------------------------------------------------------------
