@@ -189,7 +189,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, data_dir, met
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--methods", "random,entropy"], "--methods must be a comma-separated list of random, coreset, learnloss, nce, cdal, dacs"),
+        (["--methods", "random,variation-ratio"], "--methods must be a comma-separated list of random, coreset, learnloss, nce, cdal, dacs"),
         (["--methods", "dacs,dacs"], "lists a method twice"),
         (["--preset", "huge"], "--preset must be one of paper, cpu, smoke"),
         (["--task", "cifar"], "--task must be one of rmnist"),
