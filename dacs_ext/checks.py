@@ -75,6 +75,14 @@ def at_least(value, name: str, low: float) -> float:
     return float(value)
 
 
+def dropout_probability(value, name: str) -> float:
+    """Checks a dropout probability in [0, 1) (1 would drop every feature)."""
+    value = at_least(value, name, 0.0)
+    if not value < 1:
+        raise ValueError(f"{name} must be below 1 (1 drops every feature), got {value!r}")
+    return value
+
+
 def boolean(value, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")

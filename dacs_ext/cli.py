@@ -25,7 +25,7 @@ from tqdm import tqdm
 from .arrays import to_tensor
 from .files import atomic_write_bytes, atomic_write_json
 from .selection import DACS
-from .session import LabelingSession, SessionError
+from .session import SETTINGS_FILE, LabelingSession, SessionError
 from .settings import NAMED_SETTINGS, DACSSettings
 
 SCAN_ROWS = 1 << 16
@@ -201,19 +201,22 @@ def select_command(args) -> None:
         print(f"picked {len(rows)} rows in {summary['seconds']:.2f} s: {', '.join(written)}", file=sys.stderr)
 
 
+def existing_session(directory: str) -> LabelingSession:
+    """The session in ``directory``; a mistyped directory is an error, not a new session."""
+    if not os.path.exists(os.path.join(directory, SETTINGS_FILE)):
+        raise InputError(f"{directory}: no session here (it has no {SETTINGS_FILE})")
+    return LabelingSession(directory)
+
+
 def update_command(args) -> None:
-    if not os.path.exists(os.path.join(args.session, "session.json")):
-        raise InputError(f"{args.session}: no session here (it has no session.json)")
+    session = existing_session(args.session)
     rows, labels = read_labels(args.labels)
-    session = LabelingSession(args.session)
     session.update(rows, labels)
     print(f"recorded {len(rows)} label(s); {len(session.pending)} row(s) still pending", file=sys.stderr)
 
 
 def status_command(args) -> None:
-    if not os.path.exists(os.path.join(args.session, "session.json")):
-        raise InputError(f"{args.session}: no session here (it has no session.json)")
-    session = LabelingSession(args.session)
+    session = existing_session(args.session)
     state = session.state()
     print(json.dumps({
         "queries": len(state["queries"]), "labeled": len(state["labeled"]), "pending": state["pending"],

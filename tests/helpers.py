@@ -1,11 +1,15 @@
 """Input builders and tolerances shared by the tests."""
 
 import gzip
+import importlib
 import math
 import os
+import re
 import struct
+import sys
 
 import numpy as np
+import pytest
 import torch
 
 import margins
@@ -20,6 +24,16 @@ TIMES = ("train_seconds", "embed_seconds", "select_seconds", "wall_seconds")
 def unit_rows(n, d, *, gen, dtype=torch.float64, device="cpu"):
     z = torch.randn(n, d, generator=gen, dtype=torch.float64)
     return torch.nn.functional.normalize(z, dim=1).to(dtype=dtype, device=device)
+
+
+def assert_missing_library_is_named(monkeypatch, package, module, extra):
+    """Importing ``module`` with ``package`` absent raises an ImportError that
+    says to install the extra."""
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, module)
+    with pytest.raises(ImportError, match=re.escape(f"pip install dacs_ext[{extra}]")):
+        importlib.import_module(module)
 
 
 def tolerance(dtype):

@@ -198,9 +198,7 @@ class AuxModel(nn.Module):
         undropped): the model trains with it, and Monte-Carlo dropout
         (``training.mc_dropout_logits``, BALD) samples it. 0 removes it: no module,
         so the model computes and draws exactly as without this call."""
-        p = checks.at_least(p, "classifier dropout p", 0.0)
-        if not p < 1:
-            raise ValueError(f"classifier dropout p must be below 1 (1 drops every feature), got {p!r}")
+        p = checks.dropout_probability(p, "classifier dropout p")
         self.classifier_dropout = nn.Dropout(p) if p > 0 else nn.Identity()
 
     def add_head(self, head: Head) -> None:

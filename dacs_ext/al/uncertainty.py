@@ -128,10 +128,7 @@ class BALDSettings(Settings):
     dropout: float = 0.5
 
     def __post_init__(self) -> None:
-        dropout = checks.at_least(self.dropout, "dropout", 0.0)
-        if not dropout < 1:
-            raise ValueError(f"dropout must be below 1 (1 drops every feature), got {self.dropout!r}")
-        self._store(passes=checks.integer(self.passes, "passes", low=2), dropout=dropout)
+        self._store(passes=checks.integer(self.passes, "passes", low=2), dropout=checks.dropout_probability(self.dropout, "dropout"))
 
 
 class UncertaintySampling(Strategy):

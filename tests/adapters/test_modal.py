@@ -3,9 +3,7 @@
 dacs_ext.select picks on the same features and seed, with the learner's
 X_training as the labelled rows, and its errors say what to do."""
 
-import importlib
 import inspect
-import sys
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ from sklearn.datasets import make_blobs
 from sklearn.linear_model import LogisticRegression
 
 import dacs_ext
+from helpers import assert_missing_library_is_named
 
 modAL = pytest.importorskip("modAL", reason="modAL is not installed: pip install dacs_ext[modal]")
 
@@ -148,8 +147,4 @@ def test_n_instances_is_checked():
 
 
 def test_missing_modal_names_the_extra(monkeypatch):
-    for name in [m for m in sys.modules if m == "modAL" or m.startswith("modAL.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.delitem(sys.modules, "dacs_ext.adapters.modal")
-    with pytest.raises(ImportError, match=r"pip install dacs_ext\[modal\]"):
-        importlib.import_module("dacs_ext.adapters.modal")
+    assert_missing_library_is_named(monkeypatch, "modAL", "dacs_ext.adapters.modal", "modal")

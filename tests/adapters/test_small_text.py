@@ -2,8 +2,6 @@
 loop (PoolBasedActiveLearner with its scikit-learn classifier wrapper) picks what
 dacs_ext.select picks on the same features and seed, and its errors say what to do."""
 
-import importlib
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_blobs
 
 import dacs_ext
+from helpers import assert_missing_library_is_named
 
 small_text = pytest.importorskip("small_text", reason="small-text is not installed: pip install dacs_ext[small-text]")
 
@@ -107,8 +106,4 @@ def test_sparse_embeddings_are_refused():
 
 
 def test_missing_small_text_names_the_extra(monkeypatch):
-    for name in [m for m in sys.modules if m == "small_text" or m.startswith("small_text.")]:
-        monkeypatch.setitem(sys.modules, name, None)
-    monkeypatch.delitem(sys.modules, "dacs_ext.adapters.small_text")
-    with pytest.raises(ImportError, match=r"pip install dacs_ext\[small-text\]"):
-        importlib.import_module("dacs_ext.adapters.small_text")
+    assert_missing_library_is_named(monkeypatch, "small_text", "dacs_ext.adapters.small_text", "small-text")
