@@ -337,7 +337,7 @@ def test_every_result_directory_has_a_readme():
     results = RESULTS
     skip_without_results(results)
     directories = [
-        os.path.join(results, d) for d in os.listdir(results) if d not in ("analyses", "davis-cpu")
+        os.path.join(results, d) for d in os.listdir(results) if d != "analyses"
     ] + glob.glob(os.path.join(results, "analyses", "*"))
     missing = [relative(d) for d in directories if os.path.isdir(d) and not os.path.exists(os.path.join(d, "README.md"))]
     assert not missing, f"result directories without a README.md: {missing}"
