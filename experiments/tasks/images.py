@@ -13,7 +13,7 @@ file that is not a .jpg, .jpeg or .png is an error, as is an image Pillow cannot
 decode, a truncated one, or an empty class folder.
 
 Decoded images are cached as uint8 ``.npy`` arrays (never pickles) under
-``cache_dir`` in a folder named by a SHA-256 of the source's content (every
+``cache_dir`` (default ``$DACS_EXT_IMAGE_CACHE`` or ``~/.cache/dacs_ext/images``) in a folder named by a SHA-256 of the source's content (every
 file's path and bytes) and the size option, so the second read of the same
 images skips decoding; the cache can be deleted at any time.
 """
@@ -35,7 +35,7 @@ import torch
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 SPLITS = ("train", "test")
 CACHE_FORMAT = 1
-DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "dacs_ext", "images")
+CACHE_VARIABLE = "DACS_EXT_IMAGE_CACHE"
 
 
 class ImageFolderError(ValueError):
@@ -54,7 +54,7 @@ class ImageData:
     classes: list[str]
 
 
-def read_image_folder(source: str, *, size: int | None = None, cache_dir: str | None = DEFAULT_CACHE) -> ImageData:
+def read_image_folder(source: str, *, size: int | None = None, cache_dir: str | None = None, cache: bool = True) -> ImageData:
     """The train and test splits of an image folder or of a ``.tar.gz`` of one.
 
     Args:
@@ -62,13 +62,18 @@ def read_image_folder(source: str, *, size: int | None = None, cache_dir: str | 
             does), or a ``.tar.gz`` of such a directory.
         size: resize every image to size x size (bilinear); None: every image must
             already have the first image's size.
-        cache_dir: where decoded arrays are kept (None: no cache).
+        cache_dir: where decoded arrays are kept; None: ``$DACS_EXT_IMAGE_CACHE``,
+            else ``~/.cache/dacs_ext/images``.
+        cache: False reads and writes no cache.
     """
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ValueError(f"size must be a positive int or None, got {size!r}")
     files, folders = _archive_files(source) if _is_archive(source) else _directory_files(source)
     files = _split_files(files, folders, source)
     key = _content_key(files, size)
+    if not cache:
+        return _decode(files, size)
+    cache_dir = cache_dir or os.environ.get(CACHE_VARIABLE) or os.path.join(os.path.expanduser("~"), ".cache", "dacs_ext", "images")
     cached = _read_cache(cache_dir, key)
     if cached is not None:
         return cached
@@ -183,9 +188,9 @@ def _decode(layout: dict, size: int | None) -> ImageData:
     return ImageData(*arrays["train"], *arrays["test"], classes)
 
 
-def _read_cache(cache_dir: str | None, key: str) -> ImageData | None:
-    folder = os.path.join(cache_dir, key) if cache_dir else None
-    if folder is None or not os.path.isfile(os.path.join(folder, "classes.json")):
+def _read_cache(cache_dir: str, key: str) -> ImageData | None:
+    folder = os.path.join(cache_dir, key)
+    if not os.path.isfile(os.path.join(folder, "classes.json")):
         return None
     arrays = {name: torch.from_numpy(np.load(os.path.join(folder, f"{name}.npy"), allow_pickle=False)) for name in _ARRAYS}
     with open(os.path.join(folder, "classes.json")) as f:
@@ -195,11 +200,9 @@ def _read_cache(cache_dir: str | None, key: str) -> ImageData | None:
 _ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
-def _write_cache(cache_dir: str | None, key: str, data: ImageData) -> None:
+def _write_cache(cache_dir: str, key: str, data: ImageData) -> None:
     """Writes the arrays into a temporary folder renamed into place, so a kill
     leaves no half-written cache entry."""
-    if cache_dir is None:
-        return
     os.makedirs(cache_dir, exist_ok=True)
     staging = tempfile.mkdtemp(dir=cache_dir, prefix=".partial-")
     try:

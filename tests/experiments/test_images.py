@@ -49,7 +49,7 @@ def expected(written, split, classes):
 
 def test_pixels_and_labels_come_back_as_written(tmp_path):
     written = write_folder(tmp_path / "data")
-    data = read_image_folder(str(tmp_path / "data"), cache_dir=None)
+    data = read_image_folder(str(tmp_path / "data"), cache=False)
     assert data.classes == ["ant", "bee", "cat"]
     for split in ("train", "test"):
         pixels, labels = expected(written, split, data.classes)
@@ -66,8 +66,8 @@ def test_jpeg_and_png_mixed_and_a_tar_gz_reads_as_its_directory(tmp_path):
     archive = tmp_path / "mine.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname="mine")
-    from_dir = read_image_folder(str(root), cache_dir=None)
-    from_tar = read_image_folder(str(archive), cache_dir=None)
+    from_dir = read_image_folder(str(root), cache=False)
+    from_tar = read_image_folder(str(archive), cache=False)
     assert from_dir.classes == from_tar.classes
     for name in ("train_images", "train_labels", "test_images", "test_labels"):
         assert torch.equal(getattr(from_dir, name), getattr(from_tar, name))
@@ -99,8 +99,8 @@ def test_sizes_must_agree_unless_resized(tmp_path):
     write_folder(tmp_path / "data")
     write_image(str(tmp_path / "data" / "train" / "bee" / "big.png"), np.zeros((12, 10, 3), np.uint8))
     with pytest.raises(ImageFolderError, match=r"big\.png: 10 x 12 pixels, but .* has 8 x 8"):
-        read_image_folder(str(tmp_path / "data"), cache_dir=None)
-    resized = read_image_folder(str(tmp_path / "data"), size=6, cache_dir=None)
+        read_image_folder(str(tmp_path / "data"), cache=False)
+    resized = read_image_folder(str(tmp_path / "data"), size=6, cache=False)
     assert resized.train_images.shape == (10, 3, 6, 6) and resized.test_images.shape == (6, 3, 6, 6)
 
 
@@ -136,17 +136,17 @@ def test_a_malformed_folder_names_what_is_wrong(tmp_path, kind, message):
     write_folder(tmp_path / "data")
     corrupt(tmp_path / "data", kind)
     with pytest.raises(ImageFolderError, match=message):
-        read_image_folder(str(tmp_path / "data"), cache_dir=None)
+        read_image_folder(str(tmp_path / "data"), cache=False)
 
 
 def test_bad_sources_and_options(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory or a .tar.gz"):
-        read_image_folder(str(tmp_path / "missing"), cache_dir=None)
+        read_image_folder(str(tmp_path / "missing"), cache=False)
     (tmp_path / "broken.tar.gz").write_bytes(b"not gzip")
     with pytest.raises(ImageFolderError, match=r"broken\.tar\.gz: not a readable \.tar\.gz"):
-        read_image_folder(str(tmp_path / "broken.tar.gz"), cache_dir=None)
+        read_image_folder(str(tmp_path / "broken.tar.gz"), cache=False)
     with pytest.raises(ValueError, match="size must be a positive int"):
-        read_image_folder(str(tmp_path), size=0, cache_dir=None)
+        read_image_folder(str(tmp_path), size=0, cache=False)
 
 
 @pytest.mark.skipif(not os.path.isfile(SHARED_ARCHIVE), reason=f"the shared CIFAR-10 archive is not at {SHARED_ARCHIVE}")
@@ -163,5 +163,59 @@ def test_members_of_the_shared_cifar10_archive_decode_to_32_by_32_rgb(tmp_path):
     for name, data in taken.items():
         write_image(str(tmp_path / "few" / "train" / name / "0.png"), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
         write_image(str(tmp_path / "few" / "test" / name / "0.png"), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
-    data = read_image_folder(str(tmp_path / "few"), cache_dir=None)
+    data = read_image_folder(str(tmp_path / "few"), cache=False)
     assert data.train_images.shape == (10, 3, 32, 32) and data.train_labels.tolist() == list(range(10))
+
+
+def write_classes(root, classes, per_class, side=32, seed=0):
+    """Learnable images: each class a colour of its own plus noise, PNG and JPEG
+    alternating, written in class order (as an image folder is)."""
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(40, 215, (len(classes), 3))
+    for split, count in zip(("train", "test"), per_class):
+        for c, name in enumerate(classes):
+            for i in range(count):
+                pixels = np.clip(colours[c] + rng.normal(0, 20, (side, side, 3)), 0, 255).astype(np.uint8)
+                write_image(str(root / split / name / f"{i:04d}.{'png' if i % 2 else 'jpg'}"), pixels)
+
+
+def test_the_images_task_runs_end_to_end_on_a_folder_of_three_classes(tmp_path, monkeypatch):
+    from experiments.__main__ import main
+
+    monkeypatch.setenv(images.CACHE_VARIABLE, str(tmp_path / "cache"))
+    write_classes(tmp_path / "folder", ["circle", "square", "star"], (120, 70))
+    argv = ["run", "--task", "images", "--preset", "smoke", "--data-dir", str(tmp_path / "folder"), "--trials", "1",
+            "--methods", "random,dacs", "--no-progress", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    table = (tmp_path / "run" / "results.md").read_text()
+    assert "| DACS |" in table and "| Random |" in table
+
+
+def test_cifar10_reads_an_image_folder_and_its_limits_draw_every_class(tmp_path, monkeypatch):
+    from experiments.tasks import cifar10
+
+    monkeypatch.setenv(images.CACHE_VARIABLE, str(tmp_path / "cache"))
+    classes = [f"c{i}" for i in range(10)]
+    write_classes(tmp_path / "folder", classes, (40, 25))
+    pool_x, pool_y, test_x, test_y, _ = cifar10.load(str(tmp_path / "folder"), cifar10.PRESETS["smoke"])
+    # The smoke preset keeps 300 pool and 200 test images: written in class order,
+    # the first 300 would be classes 0-7 only.
+    assert pool_x.shape == (300, 3, 32, 32) and torch.bincount(pool_y, minlength=10).tolist() == [30] * 10
+    assert test_x.shape == (200, 3, 32, 32) and torch.bincount(test_y, minlength=10).tolist() == [20] * 10
+    with pytest.raises(cifar10.DataError, match="use --task images"):
+        write_classes(tmp_path / "three", ["a", "b", "c"], (4, 2))
+        cifar10.load(str(tmp_path / "three"), cifar10.PRESETS["smoke"])
+
+
+def test_preset_limits_draw_a_stratified_random_subset():
+    from experiments.tasks.base import subset
+
+    labels = torch.arange(4).repeat_interleave(torch.tensor([50, 30, 15, 5]))  # class-sorted, unbalanced
+    kept = subset(labels, 20)
+    assert kept.tolist() == sorted(set(kept.tolist())) and len(kept) == 20
+    assert torch.bincount(labels[kept], minlength=4).tolist() == [10, 6, 3, 1]  # 20 x the shares, exactly
+    assert torch.equal(kept, subset(labels, 20))  # the same rows every time (part of the protocol)
+    assert kept.max() >= 50  # not the first rows
+    assert subset(labels, None) == slice(None) and subset(labels, 100) == slice(None)
+    rows = subset(torch.zeros(1000), 10, classes=False)  # regression targets: a plain random draw
+    assert len(set(rows.tolist())) == 10 and rows.max() >= 10
