@@ -317,20 +317,27 @@ def test_smoke_preset_runs_all_eight_methods_and_resumes_after_a_kill(tmp_path, 
     assert resumed == {method: records_of(str(whole), method, 0) for method in METHODS}
 
 
-def test_the_speed_script_times_and_projects_a_trial(tmp_path):
+# One trial's training and embedded images, by hand: paper, 200 epochs on 1,000 +
+# 2,000 + ... + 10,000 labels, 9 pool embeddings of 50,000 and 10 test
+# evaluations of 10,000; smoke, 2 epochs on 20 + 40 + 60 labels, 2 x 300 + 3 x 200.
+@pytest.mark.parametrize("preset, trained, embedded", [("paper", 200 * 55_000, 9 * 50_000 + 10 * 10_000), ("smoke", 2 * 120, 2 * 300 + 3 * 200)])
+def test_the_speed_script_times_and_projects_a_trial(tmp_path, preset, trained, embedded):
     out = tmp_path / "speed.json"
     process = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "cifar_speed.py"), "--device", "cpu", "--steps", "1", "--width", "2",
-         "--options", "float32,bf16", "--json", str(out)],
+         "--preset", preset, "--options", "float32,bf16", "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert process.returncode == 0, process.stderr[-2000:]
     assert "| float32 |" in process.stdout and "| bf16 |" in process.stdout
-    results = json.loads(out.read_text())["results"]
-    # 200 epochs on 1,000 + 2,000 + ... + 10,000 labels; 9 pool embeddings and 10 test evaluations.
-    for measured in results.values():
-        expected = (measured["train_per_image"] * 200 * 55_000 + measured["embed_per_image"] * (9 * 50_000 + 10 * 10_000)) / 60
+    written = json.loads(out.read_text())
+    assert (written["preset"], written["width"], written["trained_images"], written["embedded_images"]) == (preset, 2, trained, embedded)
+    for measured in written["results"].values():
+        expected = (measured["train_per_image"] * trained + measured["embed_per_image"] * embedded) / 60
         assert measured["projected_trial_minutes"] == pytest.approx(expected)
+
+
+def test_the_speed_script_refuses_an_unknown_option():
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "cifar_speed.py"), "--options", "fp8"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--options must name some of" in bad.stderr
 
