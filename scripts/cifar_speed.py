@@ -30,10 +30,11 @@ from dacs_ext.al import embed, train_model  # noqa: E402
 from experiments.tasks import cifar10  # noqa: E402
 
 POOL, TEST = 50_000, 10_000
+# Each option sets all three fields, whatever the preset chose.
 OPTIONS = {
-    "float32": {},
-    "bf16": {"bf16": True},
-    "bf16 + channels-last": {"bf16": True, "channels_last": True},
+    "float32": {"bf16": False, "channels_last": False, "compile": False},
+    "bf16": {"bf16": True, "channels_last": False, "compile": False},
+    "bf16 + channels-last": {"bf16": True, "channels_last": True, "compile": False},
     "bf16 + channels-last + compile": {"bf16": True, "channels_last": True, "compile": True},
 }
 

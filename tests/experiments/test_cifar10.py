@@ -351,6 +351,13 @@ def test_presets_follow_the_paper(folder):
     assert paper.width == 64 and paper.aux_dim == 16 and paper.train_limit is None and paper.test_limit is None
     short = cifar10.PRESETS["short"]
     assert short.loop == paper.loop and (short.train.epochs, short.train.lr_drop_epoch, short.train.aux_stop_epoch) == (30, 24, 18)
-    for name in ("paper", "short", "smoke"):
+    # cpu: the paper's 1,000 + 1,000 a cycle, 5 measurements on 25,000 pool and
+    # 5,000 test images, 60 epochs with the paper's drop (80%) and stop (60%).
+    cpu = cifar10.PRESETS["cpu"]
+    assert (cpu.loop.initial, cpu.loop.budget, cpu.loop.measurements, cpu.train_limit, cpu.test_limit) == (1000, 1000, 5, 25_000, 5_000)
+    c = cpu.train
+    assert (c.epochs, c.lr_drop_epoch, c.aux_stop_epoch, c.lr, c.momentum, c.batch_size) == (60, 48, 36, 0.1, 0.4, 128)
+    assert cpu.width == 16 and c.bf16 and c.channels_last
+    for name in ("paper", "short", "cpu", "smoke"):
         config = runner.build_config("cifar10", list(METHODS), 3, name, 0, folder)
         assert config["protocol"]["width"] == cifar10.PRESETS[name].width and config["protocol"]["loop"]["warm_start"]
