@@ -733,4 +733,14 @@ MUTATIONS = (
         "        finite = np.isfinite(x[start : start + SCAN_ROWS]).all(axis=1)", "        finite = np.isfinite(x[start : start + SCAN_ROWS]).any(axis=1)",
         (CLI,), "a row with one NaN among finite values reaches the selection",
     ),
+    Mutation(
+        "image-sizes-unchecked", "experiments/tasks/images.py",
+        "                if image.size != first[1]:\n", "                if False:\n",
+        ("tests/experiments/test_images.py",), "images of different sizes are stacked (or fail inside numpy) instead of a clear error",
+    ),
+    Mutation(
+        "image-cache-key-ignores-content", "experiments/tasks/images.py",
+        "digest.update(hashlib.sha256(layout[split][name][path]).digest())", "digest.update(b\"\")",
+        ("tests/experiments/test_images.py",), "a folder whose images changed is served the old cache",
+    ),
 )

@@ -23,6 +23,7 @@ from ..report import collect, label
 from ..runner import RunError, settings_of
 from ..stats import spearman
 from ..tasks import rmnist
+from ..tasks.base import subset
 from ..tasks.mnist import FILES, LABELS_MAGIC, find_idx, read_idx
 from .replay import Replay
 
@@ -37,8 +38,7 @@ def analyse(out: str) -> str:
     if config["task"] != "rmnist":
         raise RunError(f"{out}: analysis is for rmnist runs, this one is {config['task']!r}")
     labels = torch.from_numpy(read_idx(find_idx(config["data_dir"], FILES["train_labels"]), LABELS_MAGIC).astype("int64"))
-    limit = config["protocol"]["train_limit"]
-    labels = labels[:limit] if limit is not None else labels
+    labels = labels[subset(labels, config["protocol"]["train_limit"])]  # the images the run's pool repeats
     lines = [
         "Labels spent on copies of an already labeled image (mean over trials, at each labeled count), "
         "and the class balance of the final labeled set (smallest / largest class, mean over trials).",

@@ -55,3 +55,33 @@ class Task:
     load: Callable
     make_model: Callable[..., AuxModel]
     copies: Callable[[int, torch.Tensor], int] | None = None
+
+
+SUBSET_SEED = 0
+"""The seed of every preset's random subset of a pool or test set: part of the
+protocol, the same for every trial."""
+
+
+def subset(labels: torch.Tensor, limit: int | None, *, classes: bool = True) -> torch.Tensor | slice:
+    """Which rows a preset's ``limit`` keeps of a split of N rows with these
+    labels [N]: all of them (a slice) when None or >= N, else ``limit`` rows drawn
+    at random (``SUBSET_SEED``) in ascending row order; with ``classes`` (int64
+    class labels) stratified by class (each class's share rounded by largest
+    remainder, rows drawn without replacement inside it). Data written in class
+    order (an image folder) would otherwise give a preset's first rows from one
+    or two classes."""
+    n = labels.shape[0]
+    if limit is None or limit >= n:
+        return slice(None)
+    generator = torch.Generator().manual_seed(SUBSET_SEED)
+    if not classes:
+        return torch.randperm(n, generator=generator)[:limit].sort().values
+    counts = torch.bincount(labels)
+    ideal = counts.double() * limit / n
+    quotas = ideal.floor().to(torch.int64)
+    extra = torch.argsort(ideal - quotas, descending=True, stable=True)[: limit - int(quotas.sum())]
+    quotas[extra] += 1
+    order = torch.randperm(n, generator=generator)
+    kept = torch.cat([order[labels[order] == c][: int(q)] for c, q in enumerate(quotas.tolist())])
+    return kept.sort().values
+

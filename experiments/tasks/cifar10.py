@@ -34,7 +34,8 @@ from dacs_ext import checks
 from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 
 from . import safe_pickle
-from .base import Preset, Task
+from .base import Preset, Task, subset
+from .images import read_image_folder
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -166,17 +167,18 @@ def random_crop_flip(images: torch.Tensor, padding: int = PADDING, *, generator:
 
 
 class CifarInput(nn.Module):
-    """uint8 images [B, 3, 32, 32] -> float [B, 3, 32, 32] normalised by
-    CIFAR-10's channel statistics; in training mode (with ``augment``) each
-    image is first randomly cropped and flipped (``random_crop_flip``, from the
-    device's global generator, like dropout)."""
+    """uint8 images [B, 3, H, W] -> float [B, 3, H, W] normalised by channel
+    statistics (``mean``, ``std`` on the 0-1 scale; CIFAR-10's by default); in
+    training mode (with ``augment``) each image is first randomly cropped and
+    flipped (``random_crop_flip``, from the device's global generator, like
+    dropout)."""
 
-    def __init__(self, augment: bool = True) -> None:
+    def __init__(self, augment: bool = True, mean: tuple[float, ...] = MEAN, std: tuple[float, ...] = STD) -> None:
         super().__init__()
         self.augment = augment
-        std = torch.tensor(STD).view(1, -1, 1, 1)
-        self.register_buffer("scale", 1 / (255 * std), persistent=False)
-        self.register_buffer("shift", torch.tensor(MEAN).view(1, -1, 1, 1) / std, persistent=False)
+        deviation = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.register_buffer("scale", 1 / (255 * deviation), persistent=False)
+        self.register_buffer("shift", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) / deviation, persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8:
@@ -257,6 +259,17 @@ PRESETS = {
     "paper": CifarPreset(LoopConfig(1000, 1000, 10), TrainConfig()),
     # The paper's schedule shape in 30 epochs, for quick checks on a GPU.
     "short": CifarPreset(LoopConfig(1000, 1000, 10), TrainConfig(epochs=30, lr_drop_epoch=24, aux_stop_epoch=18)),
+    # About 12 minutes a trial on 2 CPU threads (scripts/cifar_speed.py --preset
+    # cpu): the paper's 1,000 initial labels and +1,000 a cycle, but 5
+    # measurements (1,000 ... 5,000) on a class-stratified quarter of the pool
+    # (25,000 images, so 4% ... 20% labelled, the paper's last proportion) and
+    # half the test set; 60 epochs a cycle (warm start), drop at 48, auxiliary
+    # stop at 36 (the paper's 80% and 60%); ResNet-18 of width 16 (a sixteenth
+    # of the multiply-adds) in bf16 autocast and channels-last.
+    "cpu": CifarPreset(
+        LoopConfig(1000, 1000, 5), TrainConfig(epochs=60, lr_drop_epoch=48, aux_stop_epoch=36, bf16=True, channels_last=True),
+        train_limit=25_000, test_limit=5_000, width=16,
+    ),
     # Seconds on a CPU, for tests: 300 pool and 200 test images, a ResNet of width 4.
     "smoke": CifarPreset(
         LoopConfig(20, 20, 3), TrainConfig(epochs=2, batch_size=32, lr=0.05, lr_drop_epoch=2, aux_stop_epoch=1),
@@ -266,14 +279,26 @@ PRESETS = {
 
 
 def load(data_dir: str, preset: CifarPreset):
-    """Pool and test set of a ``cifar-10-batches-py`` folder, as uint8 images.
+    """Pool and test set of CIFAR-10, as uint8 images: from a
+    ``cifar-10-batches-py`` folder, or from an image folder (or its .tar.gz) of
+    10 classes of 32 x 32 images (``images.read_image_folder``). The presets'
+    limits keep a random, class-stratified subset (``base.subset``).
 
     Returns:
         pool_x uint8 [N, 3, 32, 32], pool_y int64 [N], test_x uint8 [T, 3, 32, 32],
         test_y int64 [T], and the model's inputs (none).
     """
-    data = load_cifar10(data_dir)
-    pool, test = slice(preset.train_limit), slice(preset.test_limit)
+    if os.path.isfile(os.path.join(data_dir, TRAIN_BATCHES[0])):
+        data = load_cifar10(data_dir)
+    else:
+        folder = read_image_folder(data_dir)
+        if len(folder.classes) != CLASSES or folder.train_images.shape[2:] != (SIDE, SIDE):
+            raise DataError(
+                f"{data_dir}: CIFAR-10 has {CLASSES} classes of {SIDE} x {SIDE} images, this folder {len(folder.classes)} of "
+                f"{tuple(folder.train_images.shape[2:])}; use --task images for other image folders"
+            )
+        data = CifarData(folder.train_images, folder.train_labels, folder.test_images, folder.test_labels)
+    pool, test = subset(data.train_labels, preset.train_limit), subset(data.test_labels, preset.test_limit)
     return data.train_images[pool], data.train_labels[pool], data.test_images[test], data.test_labels[test], {}
 
 
@@ -282,6 +307,37 @@ def make_model(preset: CifarPreset) -> AuxModel:
     the linear classifier and the auxiliary head on its pooled features."""
     backbone = ResNet18(preset.width, prepare=CifarInput())
     return AuxModel(backbone, backbone.tap_channels[-1], CLASSES, preset.aux_dim)
+
+
+def load_images(data_dir: str, preset: CifarPreset):
+    """Any image folder (``images.read_image_folder``: a directory or .tar.gz of
+    ``train/<class>/`` and ``test/<class>/``), class-stratified random subsets
+    under the preset's limits, and as the model's inputs the class count and the
+    pool's per-channel mean and deviation (0-1 scale), which normalise its
+    images as CIFAR-10's statistics do CIFAR-10's."""
+    folder = read_image_folder(data_dir)
+    pool, test = subset(folder.train_labels, preset.train_limit), subset(folder.test_labels, preset.test_limit)
+    pool_x = folder.train_images[pool]
+    pixels = pool_x.transpose(0, 1).reshape(pool_x.shape[1], -1).double() / 255
+    statistics = dict(num_classes=len(folder.classes), mean=tuple(pixels.mean(1).tolist()), std=tuple(pixels.std(1).clamp(min=1e-3).tolist()))
+    return pool_x, folder.train_labels[pool], folder.test_images[test], folder.test_labels[test], statistics
+
+
+def make_images_model(preset: CifarPreset, num_classes: int, mean: tuple[float, ...], std: tuple[float, ...]) -> AuxModel:
+    """``make_model``'s ResNet-18 for an image folder's class count and statistics."""
+    backbone = ResNet18(preset.width, prepare=CifarInput(mean=mean, std=std))
+    return AuxModel(backbone, backbone.tap_channels[-1], num_classes, preset.aux_dim)
+
+
+IMAGES_TASK = Task(
+    name="images",
+    title="Image folder (ResNet-18)",
+    kind="classification",
+    presets=PRESETS,
+    default_data_dir=None,
+    load=load_images,
+    make_model=make_images_model,
+)
 
 
 TASK = Task(

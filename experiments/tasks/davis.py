@@ -37,7 +37,7 @@ from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 from dacs_ext.al.model import AUX_TARGETS
 
 from . import safe_pickle
-from .base import Preset, Task
+from .base import Preset, Task, subset
 
 DEFAULT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data", "davis")
 
@@ -326,10 +326,8 @@ def load(data_dir: str, preset: DavisPreset):
         raise DataError(f"{data_dir}: the pool takes training folds {POOL_FOLDS}, the folder has {len(data.train_folds)}")
     pool = torch.cat([data.train_folds[k] for k in POOL_FOLDS])
     test = data.test_fold
-    if preset.train_limit is not None:
-        pool = pool[: preset.train_limit]
-    if preset.test_limit is not None:
-        test = test[: preset.test_limit]
+    pool = pool[subset(pool, preset.train_limit, classes=False)]
+    test = test[subset(test, preset.test_limit, classes=False)]
     as_float = lambda rows: data.affinity[rows].to(torch.float32)  # noqa: E731
     return data.pairs[pool], as_float(pool), data.pairs[test], as_float(test), dict(drugs=drugs, proteins=proteins)
 

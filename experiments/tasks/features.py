@@ -9,7 +9,8 @@ A features folder holds four ``.npy`` files:
 - ``test_labels.npy``: integer [T].
 
 The files are opened memory-mapped and only the rows a preset uses are read
-(``train_limit``, ``test_limit``: the first rows). The number of classes C is the
+(``train_limit``, ``test_limit``: a class-stratified random subset, ``base.subset``,
+as every task draws it). The number of classes C is the
 largest label of both label files plus one, and at least two distinct classes
 must occur. Features are standardised per column with the used pool rows' mean
 and standard deviation (a column that does not vary is only centred): embeddings
@@ -31,7 +32,7 @@ import torch
 from dacs_ext.al import AuxModel
 
 from . import rmnist
-from .base import Preset, Task
+from .base import Preset, Task, subset
 
 SPLITS = (("train.npy", "train_labels.npy"), ("test.npy", "test_labels.npy"))
 """The (features, labels) files of the pool and of the test set."""
@@ -79,23 +80,26 @@ def check_labels(labels: np.ndarray, path: str, rows: int, features_path: str) -
         raise FeatureFolderError(f"{path}: row {row} has label {int(labels[row])}; labels are class indices 0, 1, ...")
 
 
-def used_rows(features: np.ndarray, path: str, limit: int | None) -> np.ndarray:
-    """The first ``limit`` rows (all when None) as float32 [n, d], read from the
-    map; raises ``FeatureFolderError`` naming the first row that is not finite."""
+def used_rows(features: np.ndarray, path: str, rows: slice | torch.Tensor) -> np.ndarray:
+    """The ``rows`` (``base.subset``'s slice or ascending int64 indices) as
+    float32 [n, d], read from the map; raises ``FeatureFolderError`` naming the
+    first used row (its row in the file) that is not finite."""
+    index = rows if isinstance(rows, slice) else rows.numpy()
     with np.errstate(over="ignore"):  # a float64 beyond float32's range: reported below, by row
-        rows = np.array(features[:limit], dtype=np.float32)
-    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+        used = np.array(features[index], dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(used).all(axis=1))
     if bad.size:
-        raise FeatureFolderError(f"{path}: row {int(bad[0])} is not finite in float32 (NaN, infinite, or beyond float32's range)")
-    return rows
+        row = int(bad[0]) if isinstance(rows, slice) else int(index[bad[0]])
+        raise FeatureFolderError(f"{path}: row {row} is not finite in float32 (NaN, infinite, or beyond float32's range)")
+    return used
 
 
 def load_features(directory: str, train_limit: int | None = None, test_limit: int | None = None):
     """Reads and checks a features folder (the module docstring gives the layout).
 
     Returns:
-        train x float32 [n, d] (the first ``train_limit`` rows), train y int64 [n],
-        test x float32 [t, d] (the first ``test_limit``), test y int64 [t], not yet
+        train x float32 [n, d] (``train_limit`` rows, ``base.subset``), train y int64 [n],
+        test x float32 [t, d] (``test_limit`` rows), test y int64 [t], not yet
         standardised, and the number of classes C.
 
     Raises:
@@ -121,8 +125,10 @@ def load_features(directory: str, train_limit: int | None = None, test_limit: in
         )
     split = {}
     for (features, labels), limit in zip(SPLITS, (train_limit, test_limit)):
-        split[features] = torch.from_numpy(used_rows(arrays[features], paths[features], limit))
-        split[labels] = torch.from_numpy(np.array(arrays[labels][:limit], dtype=np.int64))
+        all_labels = torch.from_numpy(np.array(arrays[labels], dtype=np.int64))
+        rows = subset(all_labels, limit)
+        split[features] = torch.from_numpy(used_rows(arrays[features], paths[features], rows))
+        split[labels] = all_labels[rows]
     return (*(split[name] for name in FILES), int(classes[-1]) + 1)
 
 

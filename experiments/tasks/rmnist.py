@@ -13,7 +13,7 @@ from torch import nn
 from dacs_ext.al import AuxModel, LoopConfig, Tapped, TrainConfig
 
 from .mnist import DEFAULT_DIR, load_mnist, repeated_mnist
-from .base import Preset, Task
+from .base import Preset, Task, subset
 
 WIDTHS = (512, 256)
 CLASSES = 10
@@ -84,10 +84,10 @@ def load(data_dir: str, preset: Preset):
         test_y int64 [T], and the model's inputs (none).
     """
     data = load_mnist(data_dir)
-    if preset.train_limit is not None:
-        data.train_images, data.train_labels = data.train_images[: preset.train_limit], data.train_labels[: preset.train_limit]
-    if preset.test_limit is not None:
-        data.test_images, data.test_labels = data.test_images[: preset.test_limit], data.test_labels[: preset.test_limit]
+    kept = subset(data.train_labels, preset.train_limit)
+    data.train_images, data.train_labels = data.train_images[kept], data.train_labels[kept]
+    kept = subset(data.test_labels, preset.test_limit)
+    data.test_images, data.test_labels = data.test_images[kept], data.test_labels[kept]
     return (*repeated_mnist(data, copies=COPIES, generator=torch.Generator().manual_seed(DATA_SEED)), {})
 
 

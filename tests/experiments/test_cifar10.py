@@ -317,20 +317,27 @@ def test_smoke_preset_runs_all_eight_methods_and_resumes_after_a_kill(tmp_path, 
     assert resumed == {method: records_of(str(whole), method, 0) for method in METHODS}
 
 
-def test_the_speed_script_times_and_projects_a_trial(tmp_path):
+# One trial's training and embedded images, by hand: paper, 200 epochs on 1,000 +
+# 2,000 + ... + 10,000 labels, 9 pool embeddings of 50,000 and 10 test
+# evaluations of 10,000; smoke, 2 epochs on 20 + 40 + 60 labels, 2 x 300 + 3 x 200.
+@pytest.mark.parametrize("preset, trained, embedded", [("paper", 200 * 55_000, 9 * 50_000 + 10 * 10_000), ("smoke", 2 * 120, 2 * 300 + 3 * 200)])
+def test_the_speed_script_times_and_projects_a_trial(tmp_path, preset, trained, embedded):
     out = tmp_path / "speed.json"
     process = subprocess.run(
         [sys.executable, os.path.join(ROOT, "scripts", "cifar_speed.py"), "--device", "cpu", "--steps", "1", "--width", "2",
-         "--options", "float32,bf16", "--json", str(out)],
+         "--preset", preset, "--options", "float32,bf16", "--json", str(out)],
         capture_output=True, text=True, timeout=300,
     )
     assert process.returncode == 0, process.stderr[-2000:]
     assert "| float32 |" in process.stdout and "| bf16 |" in process.stdout
-    results = json.loads(out.read_text())["results"]
-    # 200 epochs on 1,000 + 2,000 + ... + 10,000 labels; 9 pool embeddings and 10 test evaluations.
-    for measured in results.values():
-        expected = (measured["train_per_image"] * 200 * 55_000 + measured["embed_per_image"] * (9 * 50_000 + 10 * 10_000)) / 60
+    written = json.loads(out.read_text())
+    assert (written["preset"], written["width"], written["trained_images"], written["embedded_images"]) == (preset, 2, trained, embedded)
+    for measured in written["results"].values():
+        expected = (measured["train_per_image"] * trained + measured["embed_per_image"] * embedded) / 60
         assert measured["projected_trial_minutes"] == pytest.approx(expected)
+
+
+def test_the_speed_script_refuses_an_unknown_option():
     bad = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "cifar_speed.py"), "--options", "fp8"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--options must name some of" in bad.stderr
 
@@ -344,6 +351,13 @@ def test_presets_follow_the_paper(folder):
     assert paper.width == 64 and paper.aux_dim == 16 and paper.train_limit is None and paper.test_limit is None
     short = cifar10.PRESETS["short"]
     assert short.loop == paper.loop and (short.train.epochs, short.train.lr_drop_epoch, short.train.aux_stop_epoch) == (30, 24, 18)
-    for name in ("paper", "short", "smoke"):
+    # cpu: the paper's 1,000 + 1,000 a cycle, 5 measurements on 25,000 pool and
+    # 5,000 test images, 60 epochs with the paper's drop (80%) and stop (60%).
+    cpu = cifar10.PRESETS["cpu"]
+    assert (cpu.loop.initial, cpu.loop.budget, cpu.loop.measurements, cpu.train_limit, cpu.test_limit) == (1000, 1000, 5, 25_000, 5_000)
+    c = cpu.train
+    assert (c.epochs, c.lr_drop_epoch, c.aux_stop_epoch, c.lr, c.momentum, c.batch_size) == (60, 48, 36, 0.1, 0.4, 128)
+    assert cpu.width == 16 and c.bf16 and c.channels_last
+    for name in ("paper", "short", "cpu", "smoke"):
         config = runner.build_config("cifar10", list(METHODS), 3, name, 0, folder)
         assert config["protocol"]["width"] == cifar10.PRESETS[name].width and config["protocol"]["loop"]["warm_start"]

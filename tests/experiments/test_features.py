@@ -12,6 +12,7 @@ import torch
 from dacs_ext.files import read_jsonl
 from experiments.__main__ import main
 from experiments.tasks import all_tasks
+from experiments.tasks.base import subset
 from experiments.tasks.features import FeatureFolderError, load, make_model
 from experiments.tasks.rmnist import PRESETS
 
@@ -54,15 +55,19 @@ def test_load_standardises_with_the_pool_statistics(tmp_path):
     assert model(pool_x[:4]).logits.shape == (4, 5)
 
 
-def test_the_presets_limits_read_the_first_rows(tmp_path):
+def test_the_presets_limits_read_a_stratified_subset(tmp_path):
     arrays = write_folder(tmp_path, n_train=250)
     arrays["train.npy"][:, 2] = 3.0  # a constant column is only centred
     np.save(tmp_path / "train.npy", arrays["train.npy"])
     pool_x, pool_y, test_x, test_y, inputs = load(str(tmp_path), PRESETS["smoke"])
     assert pool_x.shape == (200, 8) and test_x.shape == (120, 8) and inputs["num_classes"] == 3
-    assert np.array_equal(pool_y.numpy(), arrays["train_labels.npy"][:200])
-    first = arrays["train.npy"][:200].astype(np.float64)
-    np.testing.assert_allclose(pool_x.numpy()[:, 0], (first[:, 0] - first[:, 0].mean()) / first[:, 0].std(), rtol=1e-5, atol=1e-5)
+    labels = arrays["train_labels.npy"]
+    rows = subset(torch.from_numpy(labels.astype(np.int64)), 200).numpy()
+    assert np.array_equal(pool_y.numpy(), labels[rows])
+    # Stratified: each class keeps its share of the file's rows, up to rounding.
+    assert np.abs(np.bincount(pool_y.numpy(), minlength=3) - 200 * np.bincount(labels, minlength=3) / 250).max() < 1
+    used = arrays["train.npy"][rows].astype(np.float64)
+    np.testing.assert_allclose(pool_x.numpy()[:, 0], (used[:, 0] - used[:, 0].mean()) / used[:, 0].std(), rtol=1e-5, atol=1e-5)
     assert bool((pool_x[:, 2] == 0).all())
 
 
@@ -167,3 +172,13 @@ def test_bad_folders_on_the_command_line(tmp_path, capsys):
         errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
         assert len(errors) == 1 and message in errors[0], errors
         assert not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_row_of_a_subset_is_named_by_its_row_in_the_file(tmp_path):
+    arrays = write_folder(tmp_path, n_train=250)
+    rows = subset(torch.from_numpy(arrays["train_labels.npy"].astype(np.int64)), 200).numpy()
+    bad = int(rows[150])
+    arrays["train.npy"][bad, 1] = np.nan
+    np.save(tmp_path / "train.npy", arrays["train.npy"])
+    with pytest.raises(FeatureFolderError, match=rf"train.npy: row {bad} is not finite"):
+        load(str(tmp_path), PRESETS["smoke"])
