@@ -516,11 +516,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="peer_bench-") as work:
         for n in args.sizes:
             for d in args.dims:
-                here = [run_case(name, n, d, args, work) for name in names]
+                here = []
+                for name in names:
+                    here.append(run_case(name, n, d, args, work))
+                    print(f"{name} N={n} d={d}: {cell(here[-1], args.timeout)}", file=sys.stderr, flush=True)
                 check_kcenter_picks(here, n, d, args.labeled)
                 for r in here:
-                    print(f"{r['case']} N={n} d={d}: {cell(r, args.timeout)}"
-                          + (f"; {r['agreement']}" if "agreement" in r else ""), file=sys.stderr, flush=True)
+                    if "agreement" in r:
+                        print(f"{r['case']} N={n} d={d} picks: {r['agreement']}", file=sys.stderr, flush=True)
                     if "picks" in r:
                         r["picks"] = r["picks"].tolist()
                 results += here
