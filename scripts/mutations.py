@@ -505,6 +505,18 @@ MUTATIONS = (
         ("tests/api/test_api.py",), "the two-level key orders rows by the second level's bucket first",
     ),
     Mutation(
+        "gflops-share-of-sgemm-inverted", "tests/benchmarks/report.py",
+        'f" ({gflops / sgemm:.0%} of sgemm)"',
+        'f" ({sgemm / gflops:.0%} of sgemm)"',
+        ("tests/benchmarks/test_report.py",), "the report sets sgemm's rate over the kernel's as the kernel's share",
+    ),
+    Mutation(
+        "chunk-pairs-forget-the-back-chunk", "tests/benchmarks/cases.py",
+        "pairs = sum(m * (m - 1) // 2 + m * sizes[c - 1] for c, m in enumerate(sizes))",
+        "pairs = sum(m * (m - 1) // 2 for c, m in enumerate(sizes))",
+        ("tests/benchmarks/test_report.py",), "density's GFLOP/s counts only the pairs inside each chunk",
+    ),
+    Mutation(
         "growth-exponent-inverted", "tests/benchmarks/report.py",
         'math.log(t_ext / previous[op][1]) / math.log(n / previous[op][0])',
         'math.log(n / previous[op][0]) / math.log(t_ext / previous[op][1])',
