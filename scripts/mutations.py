@@ -511,6 +511,12 @@ MUTATIONS = (
         ("tests/benchmarks/test_report.py",), "the report sets sgemm's rate over the kernel's as the kernel's share",
     ),
     Mutation(
+        "peer-bench-runs-past-a-failure", "scripts/peer_bench.py",
+        "if (name, d) in failed_at:",
+        "if False:",
+        ("tests/scripts/test_peer_bench.py",), "a case that ran out of time at a smaller pool is run again, to its time limit, at every larger one",
+    ),
+    Mutation(
         "chunk-pairs-forget-the-back-chunk", "tests/benchmarks/cases.py",
         "pairs = sum(m * (m - 1) // 2 + m * sizes[c - 1] for c, m in enumerate(sizes))",
         "pairs = sum(m * (m - 1) // 2 for c, m in enumerate(sizes))",

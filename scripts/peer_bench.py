@@ -22,7 +22,8 @@ Every case gets the same features (standard normal float32 rows from one seed:
 the pool, then the labelled rows) and picks ``--budget`` rows against
 ``--labeled`` labelled rows. Each (case, N, d) runs in a process of its own with
 a time limit (DNF past it) and an address-space limit (OOM when an allocation
-fails or the kernel kills the process). Reported: the wall time of the selection
+fails or the kernel kills the process); a case that is DNF or OOM at one N is
+not run at the larger ones, whose cells say so. Reported: the wall time of the selection
 call alone (the features are built, and put in the library's layout, before it)
 and its peak memory above what the process held before it
 (``tests/benchmarks/cases.measure_peak_extra_mb``). The picks of every case that
@@ -433,6 +434,8 @@ def cell(result: dict, timeout: float) -> str:
     if outcome == "ok":
         seconds = result["seconds"]
         return f"{seconds:.3g} s, {result['peak_mib']:.0f} MiB" if seconds < 100 else f"{seconds:.0f} s, {result['peak_mib']:.0f} MiB"
+    if "not_run_after" in result:
+        return f"{outcome} (not run: {outcome} at N = {result['not_run_after']:,})"
     if outcome == "DNF":
         return f"DNF (> {timeout:g} s)"
     if outcome in ("error", "none"):
@@ -513,12 +516,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need 0 < --budget <= the smallest of --sizes and --labeled > 0")
 
     results = []
+    # A case that ran out of time or memory at some N would only do so again at
+    # a larger one: that cell is filled from the smaller run, marked not run.
+    failed_at = {}
     with tempfile.TemporaryDirectory(prefix="peer_bench-") as work:
-        for n in args.sizes:
+        for n in sorted(args.sizes):
             for d in args.dims:
                 here = []
                 for name in names:
-                    here.append(run_case(name, n, d, args, work))
+                    if (name, d) in failed_at:
+                        smaller = failed_at[(name, d)]
+                        here.append({"case": name, "n": n, "d": d, "outcome": smaller["outcome"], "not_run_after": smaller["n"]})
+                    else:
+                        here.append(run_case(name, n, d, args, work))
+                        if here[-1]["outcome"] in ("DNF", "OOM"):
+                            failed_at[(name, d)] = here[-1]
                     print(f"{name} N={n} d={d}: {cell(here[-1], args.timeout)}", file=sys.stderr, flush=True)
                 check_kcenter_picks(here, n, d, args.labeled)
                 for r in here:

@@ -69,12 +69,18 @@ def test_our_cases_fill_every_cell_and_our_kcenter_replays_as_farthest_first(tmp
 def test_a_run_past_its_time_limit_is_dnf(tmp_path):
     report, _ = run_script(tmp_path, "--cases", "selftest-sleep", "--timeout", "3")
     assert [r["outcome"] for r in report["results"]] == ["DNF"] * len(SIZES) * len(DIMS)
-    assert peer_bench.cell(report["results"][0], 3) == "DNF (> 3 s)"
+    first, larger = report["results"][0], report["results"][-1]
+    assert peer_bench.cell(first, 3) == "DNF (> 3 s)"
+    # The larger pool is not run once the smaller one ran out of time.
+    assert (first["n"], larger["n"]) == (1500, 2000)
+    assert peer_bench.cell(larger, 3) == "DNF (not run: DNF at N = 1,500)"
 
 
 def test_a_run_past_its_memory_limit_is_oom(tmp_path):
     report, _ = run_script(tmp_path, "--cases", "selftest-allocate", "--memory-limit-gb", "4")
     assert [r["outcome"] for r in report["results"]] == ["OOM"] * len(SIZES) * len(DIMS)
+    assert peer_bench.cell(report["results"][0], 1) == "OOM"
+    assert peer_bench.cell(report["results"][-1], 1) == "OOM (not run: OOM at N = 1,500)"
 
 
 def test_a_missing_library_is_not_installed_and_baal_has_none(tmp_path, monkeypatch):
