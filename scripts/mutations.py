@@ -517,6 +517,12 @@ MUTATIONS = (
         ("tests/scripts/test_peer_bench.py",), "a case that ran out of time at a smaller pool is run again, to its time limit, at every larger one",
     ),
     Mutation(
+        "finite-check-trusts-an-overflowing-sum", "dacs_ext/checks.py",
+        "if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):",
+        "if not bool(torch.isfinite(t.sum())):",
+        ("tests/api/test_groups.py",), "finite values whose sum overflows are refused as NaN or infinite",
+    ),
+    Mutation(
         "chunk-pairs-forget-the-back-chunk", "tests/benchmarks/cases.py",
         "pairs = sum(m * (m - 1) // 2 + m * sizes[c - 1] for c, m in enumerate(sizes))",
         "pairs = sum(m * (m - 1) // 2 for c, m in enumerate(sizes))",

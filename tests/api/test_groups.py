@@ -67,6 +67,16 @@ def test_natural_breaks_keeps_the_smallest_of_tied_splits(gen, a, b):
     assert torch.equal(ops.natural_breaks(values, 2), want)
 
 
+def test_natural_breaks_accepts_finite_values_whose_sum_overflows():
+    # The finiteness check sums first; an overflowing sum of finite values must
+    # fall back to the exact check, not be called NaN.
+    values = torch.tensor([3e38, 3e38, 3e38, -1.0, 1.0])
+    assert not torch.isfinite(values.sum())
+    assert dacs_ext.natural_breaks(values, 2).tolist() == [-1.0, 1.0, values[0].item()]
+    with pytest.raises(ValueError, match="values contains NaN or infinite values"):
+        dacs_ext.natural_breaks(torch.tensor([1.0, float("nan"), 2.0]), 2)
+
+
 def test_natural_breaks_refuses_2_to_the_31_values():
     with pytest.raises(RuntimeError, match="at most 2\\^31 - 1 values, got 2147483648"):
         ops.natural_breaks(torch.zeros(1).expand(2**31), 4)  # a view: no memory
