@@ -99,15 +99,16 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
 template <bool kOwnChunk>
 void accumulate_block_in_registers(const float* block, int64_t d, const float* cols, int64_t ld,
                                    int64_t j0, int64_t end, float* row_sum, float* col_sum) {
-  typedef float vec __attribute__((vector_size(64)));
-  constexpr int64_t kVecs = kTile / 16;
+  typedef float vec __attribute__((vector_size(cpu::kVectorBytes)));
+  constexpr int64_t kLanes = cpu::kVectorBytes / sizeof(float);
+  constexpr int64_t kVecs = kTile / kLanes;
   // Columns start at any float: loads and stores through memcpy, never an aligned access.
   const auto load = [](const float* p) {
     vec v;
     __builtin_memcpy(&v, p, sizeof(v));
     return v;
   };
-  static_assert(kTile % 16 == 0, "a tile must be whole vectors");
+  static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
   if (kOwnChunk && j0 < end) {
     const int64_t first_end = std::min(j0 + kTile, end);
     accumulate_block<true, true, float>(block, d, cols, ld, j0, first_end, row_sum, col_sum);
@@ -118,7 +119,7 @@ void accumulate_block_in_registers(const float* block, int64_t d, const float* c
     vec acc[kRowBlock][kVecs] = {};
     for (int64_t k = 0; k < d; ++k) {
       vec y[kVecs];
-      for (int64_t v = 0; v < kVecs; ++v) y[v] = load(cols + k * ld + j0 + 16 * v);
+      for (int64_t v = 0; v < kVecs; ++v) y[v] = load(cols + k * ld + j0 + kLanes * v);
       for (int64_t r = 0; r < kRowBlock; ++r) {
         const float x = block[r * d + k];
         for (int64_t v = 0; v < kVecs; ++v) acc[r][v] += x * y[v];
@@ -134,14 +135,14 @@ void accumulate_block_in_registers(const float* block, int64_t d, const float* c
     }
     if constexpr (kOwnChunk) {
       for (int64_t v = 0; v < kVecs; ++v) {
-        const vec sum = load(col_sum + j0 + 16 * v) + column[v];
-        __builtin_memcpy(col_sum + j0 + 16 * v, &sum, sizeof(sum));
+        const vec sum = load(col_sum + j0 + kLanes * v) + column[v];
+        __builtin_memcpy(col_sum + j0 + kLanes * v, &sum, sizeof(sum));
       }
     }
   }
   for (int64_t r = 0; r < kRowBlock; ++r) {
     float sum = 0;
-    for (int64_t t = 0; t < 16; ++t) sum += lanes[r][t];
+    for (int64_t t = 0; t < kLanes; ++t) sum += lanes[r][t];
     row_sum[r] += sum;
   }
 }

@@ -43,8 +43,19 @@ struct VectorExp {
   static double of(double x) { return std::exp(x); }
 };
 
+// Register tiles sized to the build's vector registers: a tile of kRowBlock rows
+// by kTile columns keeps kRowBlock * kTile / (lanes per register) accumulators,
+// which must fit the register file (32 zmm with AVX-512, 16 ymm with AVX2) or
+// the compiler spills them to the stack at every step of the d loop.
+#if defined(__AVX512F__)
+constexpr int64_t kVectorBytes = 64;
 constexpr int64_t kRowBlock = 8;
 constexpr int64_t kTile = 32;
+#else
+constexpr int64_t kVectorBytes = 32;
+constexpr int64_t kRowBlock = 4;
+constexpr int64_t kTile = 16;
+#endif
 
 // Copies rows [n, d] (row-major, any floating scalar_t) into columns [d, ld] of
 // the accumulation type; the columns past n (up to ld) are zero. ld >= n.
@@ -96,10 +107,10 @@ enum class Pairing { Dot, SquaredDistance };
 template <Pairing kPairing, int64_t kRows, typename acc_t>
 inline void pair_tile(const acc_t* rows, int64_t d, const acc_t* cols, int64_t ld, int64_t j0,
                       acc_t (&out)[kRows][kTile]) {
-  typedef acc_t vec __attribute__((vector_size(64)));
+  typedef acc_t vec __attribute__((vector_size(kVectorBytes)));
   // The same vector, readable at any acc_t-aligned address.
-  typedef acc_t unaligned_vec __attribute__((vector_size(64), aligned(alignof(acc_t)), may_alias));
-  constexpr int64_t kLanes = 64 / sizeof(acc_t);
+  typedef acc_t unaligned_vec __attribute__((vector_size(kVectorBytes), aligned(alignof(acc_t)), may_alias));
+  constexpr int64_t kLanes = kVectorBytes / sizeof(acc_t);
   constexpr int64_t kVecs = kTile / kLanes;
   static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
   vec acc[kRows][kVecs] = {};
