@@ -89,22 +89,15 @@ class FisherJenks {
  private:
   // The least cost(s, j) + previous[s - 1] over s in [s_lo, s_hi] and, among
   // equal totals, the smallest s (jenkspy scans s downwards with <=). Vectorised
-  // over kLanes lanes, each keeping its first minimum; the same operations as a
-  // scalar scan, so the totals are the same.
+  // over kLanes lanes, each keeping its first minimum; cost() as a scalar scan
+  // computes it, so the totals are the same.
   std::pair<double, int64_t> best_split(int64_t j, int64_t s_lo, int64_t s_hi,
                                         const double* previous) const {
     constexpr int64_t kLanes = 8;
     const int64_t count = s_hi - s_lo + 1;
     TORCH_INTERNAL_ASSERT(count >= 1, "natural_breaks: empty split range");
-    const double sum_j = sum_[j + 1], sum_sq_j = sum_sq_[j + 1];
-    const double* sum = sum_.data() + s_lo;
-    const double* sum_sq = sum_sq_.data() + s_lo;
     const double* before = previous + s_lo - 1;
-    const auto total_at = [&](int64_t k) {
-      const double w = static_cast<double>(j - s_lo - k + 1);
-      const double group_sum = sum_j - sum[k];
-      return ((sum_sq_j - sum_sq[k]) - (group_sum * group_sum) / w) + before[k];
-    };
+    const auto total_at = [&](int64_t k) { return cost(s_lo + k, j) + before[k]; };
     double lane_best[kLanes];
     int64_t lane_k[kLanes];
     for (int64_t l = 0; l < kLanes; ++l) {
