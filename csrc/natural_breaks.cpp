@@ -1,5 +1,8 @@
 #include <torch/library.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "dacs.h"
 
 namespace dacs {
@@ -11,6 +14,9 @@ void check_natural_breaks_args(const at::Tensor& values, int64_t classes) {
   TORCH_CHECK(classes >= 2, "classes must be at least 2, got ", classes);
   TORCH_CHECK(values.numel() >= classes, "values must hold at least classes = ", classes,
               " values, got ", values.numel());
+  // The CPU solver indexes the sorted values with int32.
+  TORCH_CHECK(values.numel() <= std::numeric_limits<int32_t>::max(), "values must hold at most 2^31 - 1 values, got ",
+              values.numel());
 }
 
 }  // namespace dacs

@@ -505,6 +505,30 @@ MUTATIONS = (
         ("tests/api/test_api.py",), "the two-level key orders rows by the second level's bucket first",
     ),
     Mutation(
+        "gflops-share-of-sgemm-inverted", "tests/benchmarks/report.py",
+        'f" ({gflops / sgemm:.0%} of sgemm)"',
+        'f" ({sgemm / gflops:.0%} of sgemm)"',
+        ("tests/benchmarks/test_report.py",), "the report sets sgemm's rate over the kernel's as the kernel's share",
+    ),
+    Mutation(
+        "peer-bench-runs-past-a-failure", "scripts/peer_bench.py",
+        "if (name, d) in failed_at:",
+        "if False:",
+        ("tests/scripts/test_peer_bench.py",), "a case that ran out of time at a smaller pool is run again, to its time limit, at every larger one",
+    ),
+    Mutation(
+        "finite-check-trusts-an-overflowing-sum", "dacs_ext/checks.py",
+        "if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):",
+        "if not bool(torch.isfinite(t.sum())):",
+        ("tests/api/test_groups.py",), "finite values whose sum overflows are refused as NaN or infinite",
+    ),
+    Mutation(
+        "chunk-pairs-forget-the-back-chunk", "tests/benchmarks/cases.py",
+        "pairs = sum(m * (m - 1) // 2 + m * sizes[c - 1] for c, m in enumerate(sizes))",
+        "pairs = sum(m * (m - 1) // 2 for c, m in enumerate(sizes))",
+        ("tests/benchmarks/test_report.py",), "density's GFLOP/s counts only the pairs inside each chunk",
+    ),
+    Mutation(
         "growth-exponent-inverted", "tests/benchmarks/report.py",
         'math.log(t_ext / previous[op][1]) / math.log(n / previous[op][0])',
         'math.log(n / previous[op][0]) / math.log(t_ext / previous[op][1])',

@@ -10,6 +10,7 @@ import torch
 
 import dacs_ext
 import margins
+from dacs_ext import machine
 
 # scripts/margins.py's "no-onednn" path: convolutions without oneDNN, a third
 # rounding of the same networks.
@@ -23,6 +24,12 @@ MISSING_CUDA_KERNELS = (
     "a CUDA device is present but dacs_ext was built without its CUDA kernels; rebuild with a CUDA toolkit "
     "(pip install --no-build-isolation --force-reinstall .) or unset DACS_EXT_CPU_ONLY"
 )
+
+
+def pytest_report_header(config):
+    # Every verdict and timing names the machine behind it (CPU model, the
+    # instruction set the kernels were built for, torch's paths, threads).
+    return f"where: {machine.describe()}"
 
 
 @pytest.fixture(

@@ -57,14 +57,17 @@ HOST_DEVICE int neighbour_chunks(int64_t c, int64_t chunks, Neighbours mode,
 // |s| <= kSiluPolyBound) is within 1e-7 of the exact value in float32: no exp,
 // no division.
 constexpr float kSiluPolyBound = 1.0625f;
+// h's coefficients, highest degree first (the CPU kernels' vector form reads them too).
+constexpr float kSiluH4 = 1.6473393770866096e-05f, kSiluH3 = -2.0653315004892647e-04f,
+                kSiluH2 = 2.0817695185542107e-03f, kSiluH1 = -2.0833132788538933e-02f, kSiluH0 = 0.25f;
 
 HOST_DEVICE float silu_near_zero(float s) {
   const float u = s * s;
-  float h = 1.6473393770866096e-05f;
-  h = fmaf(h, u, -2.0653315004892647e-04f);
-  h = fmaf(h, u, 2.0817695185542107e-03f);
-  h = fmaf(h, u, -2.0833132788538933e-02f);
-  h = fmaf(h, u, 0.25f);
+  float h = kSiluH4;
+  h = fmaf(h, u, kSiluH3);
+  h = fmaf(h, u, kSiluH2);
+  h = fmaf(h, u, kSiluH1);
+  h = fmaf(h, u, kSiluH0);
   return fmaf(u, h, 0.5f * s);
 }
 

@@ -91,6 +91,73 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
   }
 }
 
+// accumulate_block for float rows whose dots are all within kSiluPolyBound, with
+// the weights applied to the dot products while they are still in registers
+// (accumulate_block stores each tile and reads it back for every step). The
+// first tile of a block of its own chunk, which holds the diagonal, goes through
+// accumulate_block.
+template <bool kOwnChunk>
+void accumulate_block_in_registers(const float* block, int64_t d, const float* cols, int64_t ld,
+                                   int64_t j0, int64_t end, float* row_sum, float* col_sum) {
+  typedef float vec __attribute__((vector_size(cpu::kVectorBytes)));
+  constexpr int64_t kLanes = cpu::kVectorBytes / sizeof(float);
+  constexpr int64_t kVecs = kTile / kLanes;
+  // Columns start at any float: loads and stores through memcpy, never an aligned access.
+  const auto load = [](const float* p) {
+    vec v;
+    __builtin_memcpy(&v, p, sizeof(v));
+    return v;
+  };
+  static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
+  if (kOwnChunk && j0 < end) {
+    const int64_t first_end = std::min(j0 + kTile, end);
+    accumulate_block<true, true, float>(block, d, cols, ld, j0, first_end, row_sum, col_sum);
+    j0 = first_end;
+  }
+  vec lanes[kRowBlock] = {};
+  for (; j0 < end; j0 += kTile) {
+    vec acc[kRowBlock][kVecs] = {};
+    for (int64_t k = 0; k < d; ++k) {
+      vec y[kVecs];
+      for (int64_t v = 0; v < kVecs; ++v) y[v] = load(cols + k * ld + j0 + kLanes * v);
+      for (int64_t r = 0; r < kRowBlock; ++r) {
+        const float x = block[r * d + k];
+        for (int64_t v = 0; v < kVecs; ++v) acc[r][v] += x * y[v];
+      }
+    }
+    vec column[kVecs] = {};
+    for (int64_t r = 0; r < kRowBlock; ++r) {
+      for (int64_t v = 0; v < kVecs; ++v) {
+        const vec w = cpu::silu_near_zero_vec(acc[r][v]);
+        lanes[r] += w;
+        if constexpr (kOwnChunk) column[v] += w;
+      }
+    }
+    if constexpr (kOwnChunk) {
+      for (int64_t v = 0; v < kVecs; ++v) {
+        const vec sum = load(col_sum + j0 + kLanes * v) + column[v];
+        __builtin_memcpy(col_sum + j0 + kLanes * v, &sum, sizeof(sum));
+      }
+    }
+  }
+  for (int64_t r = 0; r < kRowBlock; ++r) {
+    float sum = 0;
+    for (int64_t t = 0; t < kLanes; ++t) sum += lanes[r][t];
+    row_sum[r] += sum;
+  }
+}
+
+// The sweep of a block over columns [j0, end): in registers where it can be.
+template <bool kOwnChunk, bool kInRange, typename acc_t>
+void sweep_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t ld, int64_t j0, int64_t end,
+                 acc_t* row_sum, acc_t* col_sum) {
+  if constexpr (kInRange && std::is_same_v<acc_t, float>) {
+    accumulate_block_in_registers<kOwnChunk>(block, d, cols, ld, j0, end, row_sum, col_sum);
+  } else {
+    accumulate_block<kOwnChunk, kInRange, acc_t>(block, d, cols, ld, j0, end, row_sum, col_sum);
+  }
+}
+
 template <bool kInRange, typename scalar_t>
 void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunks,
                           const int64_t* bounds, int64_t longest, Neighbours mode,
@@ -112,7 +179,7 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
       for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
         const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
         for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
-        accumulate_block<true, kInRange>(block.data(), d, own.data(), ld, i0, m, row_sum, density.data());
+        sweep_block<true, kInRange>(block.data(), d, own.data(), ld, i0, m, row_sum, density.data());
         for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
       }
 
@@ -123,8 +190,7 @@ void chunk_density_kernel(const scalar_t* z, int64_t n, int64_t d, int64_t chunk
         for (int64_t i0 = 0; i0 < m; i0 += kRowBlock) {
           const int64_t real = cpu::load_row_block(rows, m, d, i0, block.data());
           for (int64_t r = 0; r < kRowBlock; ++r) row_sum[r] = acc_t(0);
-          accumulate_block<false, kInRange, acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum,
-                                         nullptr);
+          sweep_block<false, kInRange, acc_t>(block.data(), d, other.data(), ld, 0, nb_rows, row_sum, nullptr);
           for (int64_t r = 0; r < real; ++r) density[i0 + r] += row_sum[r];
         }
       }

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../common/dacs_math.h"
+
 namespace dacs::cpu {
 
 // exp() for the density weights (weighted_similarity's Exp): in float a
@@ -127,6 +129,19 @@ inline void pair_tile(const acc_t* rows, int64_t d, const acc_t* cols, int64_t l
     }
   }
   __builtin_memcpy(out, acc, sizeof(acc));
+}
+
+// silu_near_zero (dacs_math.h) on a GCC vector of floats, lane by lane: the same
+// Horner steps, each a * b + c that GCC contracts into one fused multiply-add as
+// fmaf is.
+template <typename vec>
+inline vec silu_near_zero_vec(vec s) {
+  const vec u = s * s;
+  vec h = kSiluH4 * u + kSiluH3;
+  h = h * u + kSiluH2;
+  h = h * u + kSiluH1;
+  h = h * u + kSiluH0;
+  return u * h + 0.5f * s;
 }
 
 }  // namespace dacs::cpu

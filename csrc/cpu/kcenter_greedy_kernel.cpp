@@ -127,6 +127,7 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
   const int64_t ld = budget + kTile;
   std::vector<acc_t> centers(d * ld, acc_t(0));  // picks as columns [d, ld]
   std::vector<int64_t> seen(n, 0);               // picks already applied to dist[i]
+  constexpr acc_t kNotACenter = std::numeric_limits<acc_t>::infinity();
 
   // dist[i] lowered by the centers [seen[i], upto).
   const auto refresh = [&](int64_t i, int64_t upto, acc_t* row) {
@@ -135,9 +136,12 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
     acc_t tile[1][kTile];
     for (int64_t j0 = seen[i]; j0 < upto; j0 += kTile) {
       cpu::pair_tile<kPairing>(row, d, centers.data(), ld, j0, tile);
+      // Columns past `upto` are not centers yet; min is exact in any order, so
+      // the masked tile vectorises and gives the scalar loop's value.
       const int64_t width = std::min(kTile, upto - j0);
-      for (int64_t t = 0; t < width; ++t) {
-        const acc_t candidate = distance_from(tile[0][t], kMetric);
+#pragma omp simd reduction(min : v)
+      for (int64_t t = 0; t < kTile; ++t) {
+        const acc_t candidate = t < width ? distance_from(tile[0][t], kMetric) : kNotACenter;
         v = candidate < v ? candidate : v;
       }
     }

@@ -44,6 +44,44 @@ def test_natural_breaks_equal_jenkspy(device, gen, kind, n, classes):
     assert torch.equal(got.cpu(), jenks(values, classes))
 
 
+@pytest.mark.parametrize("kind", ["normal", "heavy_ties", "constant_runs"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_natural_breaks_equal_jenkspy_on_parallel_rows(gen, kind, dtype):
+    # 10,000 values: the CPU solver splits rows over 4,096 into parallel tasks,
+    # and its sort (a radix sort of the values' bits) sees negatives and ties.
+    values = sample(kind, 10_000, gen).to(dtype)
+    for classes in (3, 5):
+        assert torch.equal(ops.natural_breaks(values, classes).double(), jenks(values, classes))
+
+
+@pytest.mark.parametrize("a, b", [(4, 4), (8, 8), (12, 4)])
+def test_natural_breaks_keeps_the_smallest_of_tied_splits(gen, a, b):
+    # a zeros, b ones, a twos: splitting after the zeros or before the twos costs
+    # exactly the same (every sum is exact), and jenkspy keeps the first split.
+    # The two splits lie 8 or 16 positions apart or not, so the tie is met inside
+    # one vector lane or between two.
+    values = torch.tensor([0.0] * a + [1.0] * b + [2.0] * a, dtype=torch.float64)
+    values = values[torch.randperm(values.numel(), generator=gen)]
+    want = jenks(values, 2)
+    assert want.tolist() == [0.0, 0.0, 2.0]
+    assert torch.equal(ops.natural_breaks(values, 2), want)
+
+
+def test_natural_breaks_accepts_finite_values_whose_sum_overflows():
+    # The finiteness check sums first; an overflowing sum of finite values must
+    # fall back to the exact check, not be called NaN.
+    values = torch.tensor([3e38, 3e38, 3e38, -1.0, 1.0])
+    assert not torch.isfinite(values.sum())
+    assert dacs_ext.natural_breaks(values, 2).tolist() == [-1.0, 1.0, values[0].item()]
+    with pytest.raises(ValueError, match="values contains NaN or infinite values"):
+        dacs_ext.natural_breaks(torch.tensor([1.0, float("nan"), 2.0]), 2)
+
+
+def test_natural_breaks_refuses_2_to_the_31_values():
+    with pytest.raises(RuntimeError, match="at most 2\\^31 - 1 values, got 2147483648"):
+        ops.natural_breaks(torch.zeros(1).expand(2**31), 4)  # a view: no memory
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**31), classes=st.integers(2, 6), extra=st.integers(0, 300), levels=st.integers(2, 40))
 def test_natural_breaks_property(seed, classes, extra, levels):

@@ -8,8 +8,10 @@ same work, and a check that the extension's output agrees with the reference's.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
@@ -31,10 +33,43 @@ def device_name() -> str:
 @dataclass(frozen=True)
 class Case:
     """``call(api)`` gives the timed callable of one implementation;
-    ``check(extension_output, reference_output)`` raises if they disagree."""
+    ``check(extension_output, reference_output)`` raises if they disagree;
+    ``flops`` counts the multiply-adds (x2) of the case's dot products where
+    they are its work (the hash's projections, the pair terms), None elsewhere:
+    the report sets that rate beside the same process's sgemm."""
 
     call: Callable[[ModuleType], Callable[[], torch.Tensor]]
     check: Callable[[torch.Tensor, torch.Tensor], None]
+    flops: float | None = None
+
+
+def sgemm_gflops(size: int = 2048, rounds: int = 5) -> float:
+    """The machine's dense float32 rate in this process, GFLOP/s: the median of
+    ``rounds`` products of two ``size`` x ``size`` matrices by torch's BLAS on
+    its threads, after one warm-up. What a kernel of dot products could reach
+    here at best."""
+    a, b = _features(size, size, 20), _features(size, size, 21)
+    _finished(lambda: a @ b)()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        _finished(lambda: a @ b)()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def hash_flops(n: int, d: int, buckets: int, rounds: int = 1) -> float:
+    """Eq. 6's projections: each row times a [d, buckets / 2] rotation per round."""
+    return 2.0 * n * d * (buckets // 2) * rounds
+
+
+def chunk_pair_flops(n: int, d: int, chunks: int) -> float:
+    """Eq. 7's dot products with the previous chunk ("back"): each pair of a
+    chunk once, and each row against the previous chunk's rows; the chunks are
+    the equal cuts of the sorted order (sizes differing by at most one)."""
+    sizes = [(c + 1) * n // chunks - c * n // chunks for c in range(chunks)]
+    pairs = sum(m * (m - 1) // 2 + m * sizes[c - 1] for c, m in enumerate(sizes))
+    return 2.0 * d * pairs
 
 
 def _features(n: int, d: int, seed: int) -> torch.Tensor:
@@ -63,7 +98,8 @@ def _close_float32(got: torch.Tensor, want: torch.Tensor) -> None:
 def density(n: int) -> Case:
     z = _features(n, 16, 0)
     rotation = dacs_ext.random_rotation(16, 100, generator=torch.Generator().manual_seed(1)).to(DEVICE)
-    return Case(lambda api: _finished(lambda: api.density(z, 100, rotation=rotation)), _close_float32)
+    return Case(lambda api: _finished(lambda: api.density(z, 100, rotation=rotation)), _close_float32,
+                hash_flops(n, 16, 100) + chunk_pair_flops(n, 16, 100))
 
 
 def lsh_buckets(n: int, buckets: int) -> Case:
@@ -83,7 +119,7 @@ def lsh_buckets(n: int, buckets: int) -> Case:
             picked = lambda b: scores.gather(1, b[0, rows].unsqueeze(1)).squeeze(1)  # noqa: E731
             assert bool(((picked(got) - picked(want)).abs() <= 1e-4 * scores.abs().amax(dim=1)).all())
 
-    return Case(lambda api: _finished(lambda: api.ops.lsh_buckets(z, rotation)), check)
+    return Case(lambda api: _finished(lambda: api.ops.lsh_buckets(z, rotation)), check, hash_flops(n, 16, buckets))
 
 
 def kcenter_greedy() -> Case:
@@ -104,7 +140,8 @@ def kcenter_greedy() -> Case:
 
 def min_distance() -> Case:
     x, y = _features(180_000, 16, 4), _features(5_000, 16, 5)
-    return Case(lambda api: _finished(lambda: api.min_distance(x, y)), lambda got, want: torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6))
+    return Case(lambda api: _finished(lambda: api.min_distance(x, y)), lambda got, want: torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6),
+                2.0 * 180_000 * 5_000 * 16)
 
 
 def natural_breaks(n: int) -> Case:
@@ -256,6 +293,13 @@ def measure_peak_extra_mb(fn) -> float:
     base = _status_kib("VmRSS")
     fn()
     return max(0.0, (_status_kib("VmHWM") - base) / 1024)
+
+
+def record_extra_info(benchmark, spec: Case, case: str, implementation: str) -> None:
+    """What the report needs beside the timings: where the case ran, its flops
+    and its peak extra memory (a fresh interpreter each)."""
+    benchmark.extra_info.update(device=device_name(), threads=torch.get_num_threads(), torch=torch.__version__, flops=spec.flops)
+    benchmark.extra_info["peak_extra_mb"] = round(peak_extra_mb(case, implementation), 1)
 
 
 def peak_extra_mb(case: str, implementation: str) -> float:

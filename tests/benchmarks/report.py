@@ -44,6 +44,33 @@ def growth(benchmarks: list[dict]) -> None:
         )
 
 
+def where(data: dict) -> str:
+    """The run's machine line: CPU, the kernels' instruction set, threads, torch,
+    Python, date, and the same process's sgemm rate (files written before the
+    benchmarks recorded these give what they have)."""
+    machine = data["machine_info"]
+    run = data["benchmarks"][0]["extra_info"]
+    ours = machine.get("dacs_ext", {})
+    device = "" if run["device"] == "cpu" else f"device {run['device']}, "
+    cpu = ours.get("cpu_model") or machine.get("cpu", {}).get("brand_raw", machine["processor"])
+    built = f", kernels built for {ours['kernel_isa']}" if "kernel_isa" in ours else ""
+    sgemm = f"; same-process sgemm (2048 x 2048, float32): {ours['sgemm_gflops']:.1f} GFLOP/s" if "sgemm_gflops" in ours else ""
+    return (
+        f"Machine: {device}{cpu}{built}, {run['threads']} threads, torch {run['torch']}, "
+        f"Python {machine['python_version']}, {data['datetime'][:10]}{sgemm}."
+    )
+
+
+def rate(bench: dict, sgemm: float | None) -> str:
+    """The extension's GFLOP/s on the case's dot products, and its share of the
+    sgemm rate; blank for cases that are not dot products."""
+    flops = bench["extra_info"].get("flops")
+    if not flops:
+        return ""
+    gflops = flops / bench["stats"]["median"] / 1e9
+    return f"{gflops:.1f}" + (f" ({gflops / sgemm:.0%} of sgemm)" if sgemm else "")
+
+
 def main(path: str) -> None:
     data = json.load(open(path))
     rows = {}
@@ -54,28 +81,21 @@ def main(path: str) -> None:
             continue
         impl = bench["params"]["implementation"]
         rows.setdefault(bench["params"]["case"], {})[impl] = bench
-    machine = data["machine_info"]
-    # Where the run took place (it may be another machine than this one).
-    run = data["benchmarks"][0]["extra_info"]
-    device = "" if run["device"] == "cpu" else f"device {run['device']}, "
-    print(
-        f"Machine: {device}{machine.get('cpu', {}).get('brand_raw', machine['processor'])}, "
-        f"{run['threads']} threads, torch {run['torch']}, "
-        f"Python {machine['python_version']}, {data['datetime'][:10]}.\n"
-    )
+    print(where(data) + "\n")
     if compared:
         variants(compared)
     if scaled:
         growth(scaled)
     if not rows:
         return
-    print("| case | extension median | reference median | speed-up | extension peak extra memory | reference peak extra memory |")
-    print("|---|---|---|---|---|---|")
+    sgemm = data["machine_info"].get("dacs_ext", {}).get("sgemm_gflops")
+    print("| case | extension median | reference median | speed-up | extension GFLOP/s | extension peak extra memory | reference peak extra memory |")
+    print("|---|---|---|---|---|---|---|")
     for case, impls in rows.items():
         ext, ref = impls["extension"], impls["reference"]
         t_ext, t_ref = ext["stats"]["median"], ref["stats"]["median"]
         print(
-            f"| {case} | {t_ext * 1e3:.1f} ms | {t_ref * 1e3:.1f} ms | {t_ref / t_ext:.1f}x "
+            f"| {case} | {t_ext * 1e3:.1f} ms | {t_ref * 1e3:.1f} ms | {t_ref / t_ext:.1f}x | {rate(ext, sgemm)} "
             f"| {ext['extra_info']['peak_extra_mb']:.0f} MiB "
             f"| {ref['extra_info']['peak_extra_mb']:.0f} MiB |"
         )

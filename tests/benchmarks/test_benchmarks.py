@@ -10,7 +10,6 @@ peak memory probe then is skipped.
 """
 
 import pytest
-import torch
 
 import cases
 
@@ -38,5 +37,4 @@ def test_benchmark(benchmark, case, implementation):
         warm = cases.DEVICE.type == "cuda" and case not in cases.JENKSPY_REFERENCES
         REFERENCE_OUTPUTS[case] = benchmark.pedantic(fn, rounds=3 if warm else 1, warmup_rounds=int(warm), iterations=1)
     if not benchmark.disabled:
-        benchmark.extra_info.update(device=cases.device_name(), threads=torch.get_num_threads(), torch=torch.__version__)
-        benchmark.extra_info["peak_extra_mb"] = round(cases.peak_extra_mb(case, implementation), 1)
+        cases.record_extra_info(benchmark, spec, case, implementation)

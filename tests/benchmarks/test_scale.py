@@ -9,7 +9,6 @@ The 10^7 cases are marked slow: the default run (and CI) leaves them out.
 """
 
 import pytest
-import torch
 
 import cases
 
@@ -36,5 +35,4 @@ def test_scale(benchmark, op, n, implementation):
     else:
         REFERENCE_OUTPUTS[name] = benchmark.pedantic(fn, rounds=1, warmup_rounds=int(cases.DEVICE.type == "cuda"), iterations=1)
     if not benchmark.disabled:
-        benchmark.extra_info.update(device=cases.device_name(), threads=torch.get_num_threads(), torch=torch.__version__)
-        benchmark.extra_info["peak_extra_mb"] = round(cases.peak_extra_mb(name, implementation), 1)
+        cases.record_extra_info(benchmark, spec, name, implementation)
