@@ -54,7 +54,7 @@ def test_main_table_names_the_machine_and_sets_gflops_beside_sgemm(tmp_path):
     data = dict(
         machine_info=dict(processor="p", python_version="3", cpu=dict(brand_raw="Other"), dacs_ext=ours),
         datetime="2026-12-06T00:00:00",
-        benchmarks=[ref, ext, bench(0.050, "reference", case="picks"), plain],
+        benchmarks=[ref, ext, bench(0.050, "reference", case="picks"), plain, bench(1.5, "extension", case="alone")],
     )
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(data))
@@ -66,6 +66,7 @@ def test_main_table_names_the_machine_and_sets_gflops_beside_sgemm(tmp_path):
     )
     assert "| dots | 20.0 ms | 100.0 ms | 5.0x | 200.0 (50% of sgemm) | 12 MiB | 12 MiB |" in out
     assert "| picks | 10.0 ms | 50.0 ms | 5.0x |  | 12 MiB | 12 MiB |" in out
+    assert "| alone | 1500.0 ms | not run | - |  | 12 MiB | - |" in out  # cases.NO_REFERENCE
 
 
 def test_flop_counts_by_hand():
