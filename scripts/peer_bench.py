@@ -348,33 +348,51 @@ def run_case(name: str, n: int, d: int, args, work: str) -> dict:
     return {**result, "outcome": "error", "detail": last_line[:160]}
 
 
-def nearest_center_distances(x: np.ndarray, centers: np.ndarray, rows_per_block: int = 4096) -> np.ndarray:
-    """float64 Euclidean distance from each row of x to its nearest center, a
-    block of rows at a time (never the whole N x M matrix)."""
-    center_norms = (centers**2).sum(1)
-    out = np.empty(x.shape[0])
-    for start in range(0, x.shape[0], rows_per_block):
-        block = x[start : start + rows_per_block]
-        squared = (block**2).sum(1)[:, None] - 2 * block @ centers.T + center_norms[None, :]
-        out[start : start + rows_per_block] = np.sqrt(np.maximum(squared.min(1), 0))
-    return out
+def squared_distances(block: np.ndarray, centers: np.ndarray, center_norms: np.ndarray) -> np.ndarray:
+    """float64 squared Euclidean distances, block rows x centers, from one product."""
+    return np.maximum((block**2).sum(1)[:, None] - 2 * block @ centers.T + center_norms[None, :], 0)
 
 
-def first_non_farthest_step(unlabeled: np.ndarray, labeled: np.ndarray, picks: np.ndarray) -> int | None:
+def first_non_farthest_step(unlabeled: np.ndarray, labeled: np.ndarray, picks: np.ndarray,
+                            rows_per_block: int = 2048) -> int | None:
     """Replays picks in float64 as greedy k-center from the labelled rows: the
     first step whose pick is not a farthest remaining row (up to a relative
     REPLAY_TOLERANCE, so that near-ties may come in either order) or repeats a
-    pick, None when there is none."""
-    x = unlabeled.astype(np.float64)
-    norms = (x**2).sum(1)
-    nearest = nearest_center_distances(x, labeled.astype(np.float64))
-    for step, pick in enumerate(picks.tolist()):
-        if not nearest[pick] >= nearest.max() * (1 - REPLAY_TOLERANCE):
-            return step
-        to_pick = np.sqrt(np.maximum(norms - 2 * x @ x[pick] + norms[pick], 0))
-        nearest = np.minimum(nearest, to_pick)
-        nearest[pick] = -np.inf  # picked: no longer in the pool
-    return None
+    pick, None when there is none.
+
+    The picks are known, so a block of rows gets its distances to every labelled
+    row and every pick in two products; a running minimum along the picks gives
+    each row's nearest-center distance before each step, and the steps' maxima
+    over the remaining rows gather over the blocks (N x budget x d work in
+    products, not budget passes over the pool)."""
+    picks = np.asarray(picks, dtype=np.int64)
+    seen = {}
+    repeat = next((step for step, pick in enumerate(picks.tolist()) if seen.setdefault(pick, step) != step), None)
+    picks = picks[:repeat]
+    steps = picks.size
+    if steps == 0:
+        return repeat
+    labeled64 = labeled.astype(np.float64)
+    picked64 = unlabeled[picks].astype(np.float64)
+    labeled_norms, picked_norms = (labeled64**2).sum(1), (picked64**2).sum(1)
+    farthest = np.full(steps, -np.inf)  # per step: the farthest remaining row's distance
+    at_pick = np.empty(steps)  # per step: the pick's own distance
+    step_of_row = np.full(unlabeled.shape[0], steps)
+    step_of_row[picks] = np.arange(steps)
+    for start in range(0, unlabeled.shape[0], rows_per_block):
+        block = unlabeled[start : start + rows_per_block].astype(np.float64)
+        nearest = np.empty((block.shape[0], steps))
+        nearest[:, 0] = squared_distances(block, labeled64, labeled_norms).min(1)
+        nearest[:, 1:] = squared_distances(block, picked64[:-1], picked_norms[:-1])
+        np.minimum.accumulate(nearest, axis=1, out=nearest)
+        rows = np.arange(block.shape[0])
+        picked_here = step_of_row[start : start + block.shape[0]]
+        inside = picked_here < steps
+        at_pick[picked_here[inside]] = nearest[rows[inside], picked_here[inside]]
+        nearest[np.arange(steps)[None, :] > picked_here[:, None]] = -np.inf  # picked: no longer in the pool
+        np.maximum(farthest, nearest.max(0), out=farthest)
+    bad = np.flatnonzero(~(np.sqrt(at_pick) >= np.sqrt(farthest) * (1 - REPLAY_TOLERANCE)))
+    return int(bad[0]) if bad.size else repeat
 
 
 def agreement(picks: np.ndarray, ours: np.ndarray | None, unlabeled: np.ndarray, labeled: np.ndarray) -> str:

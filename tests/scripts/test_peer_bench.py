@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from helpers import replay_greedy
@@ -103,3 +104,34 @@ def test_agreement_tells_identical_tied_and_wrong_picks_apart():
     assert peer_bench.agreement(np.array([3, 2]), ours, unlabeled, labeled) == "agree up to ties (first differs from ours at step 0)"
     assert peer_bench.agreement(np.array([2, 1]), ours, unlabeled, labeled).startswith("differ: step 1 is not a farthest")
     assert peer_bench.first_non_farthest_step(unlabeled, labeled, np.array([2, 2])) == 1  # a repeated pick
+
+
+def greedy_kcenter_oracle(unlabeled, labeled, budget):
+    """Farthest-first in float64, one row at a time with explicit differences."""
+    x = unlabeled.astype(np.float64)
+    nearest = np.array([min(np.linalg.norm(row - c) for c in labeled.astype(np.float64)) for row in x])
+    picks = []
+    for _ in range(budget):
+        pick = int(np.argmax(nearest))
+        picks.append(pick)
+        nearest = np.minimum(nearest, np.linalg.norm(x - x[pick], axis=1))
+        nearest[pick] = -np.inf
+    return np.array(picks)
+
+
+@pytest.mark.parametrize("rows_per_block", [7, 2048])
+def test_replay_accepts_farthest_first_and_finds_the_first_wrong_step(rows_per_block):
+    rng = np.random.default_rng(int(np.random.SeedSequence().entropy % 2**32))
+    unlabeled = rng.normal(size=(300, 5)).astype(np.float32)
+    labeled = rng.normal(size=(4, 5)).astype(np.float32)
+    picks = greedy_kcenter_oracle(unlabeled, labeled, 40)
+    assert peer_bench.first_non_farthest_step(unlabeled, labeled, picks, rows_per_block) is None
+    never_picked = sorted(set(range(300)) - set(picks.tolist()))
+    closest = min(never_picked, key=lambda r: min(np.linalg.norm(unlabeled[r] - c) for c in labeled))
+    for step in (0, 17):
+        wrong = picks.copy()
+        wrong[step] = closest  # nearer to a labelled row than any farthest row
+        assert peer_bench.first_non_farthest_step(unlabeled, labeled, wrong, rows_per_block) == step
+    wrong = picks.copy()
+    wrong[39] = picks[3]
+    assert peer_bench.first_non_farthest_step(unlabeled, labeled, wrong, rows_per_block) == 39  # a repeat
