@@ -99,16 +99,15 @@ void accumulate_block(const acc_t* block, int64_t d, const acc_t* cols, int64_t 
 template <bool kOwnChunk>
 void accumulate_block_in_registers(const float* block, int64_t d, const float* cols, int64_t ld,
                                    int64_t j0, int64_t end, float* row_sum, float* col_sum) {
-  typedef float vec __attribute__((vector_size(cpu::kVectorBytes)));
-  constexpr int64_t kLanes = cpu::kVectorBytes / sizeof(float);
-  constexpr int64_t kVecs = kTile / kLanes;
-  // Columns start at any float: loads and stores through memcpy, never an aligned access.
+  using vec = cpu::Vector<float>::type;
+  constexpr int64_t kLanes = cpu::Vector<float>::kLanes;
+  constexpr int64_t kVecs = cpu::Vector<float>::kPerTile;
+  // col_sum starts at any float: loads and stores through memcpy, never an aligned access.
   const auto load = [](const float* p) {
     vec v;
     __builtin_memcpy(&v, p, sizeof(v));
     return v;
   };
-  static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
   if (kOwnChunk && j0 < end) {
     const int64_t first_end = std::min(j0 + kTile, end);
     accumulate_block<true, true, float>(block, d, cols, ld, j0, first_end, row_sum, col_sum);
@@ -116,15 +115,8 @@ void accumulate_block_in_registers(const float* block, int64_t d, const float* c
   }
   vec lanes[kRowBlock] = {};
   for (; j0 < end; j0 += kTile) {
-    vec acc[kRowBlock][kVecs] = {};
-    for (int64_t k = 0; k < d; ++k) {
-      vec y[kVecs];
-      for (int64_t v = 0; v < kVecs; ++v) y[v] = load(cols + k * ld + j0 + kLanes * v);
-      for (int64_t r = 0; r < kRowBlock; ++r) {
-        const float x = block[r * d + k];
-        for (int64_t v = 0; v < kVecs; ++v) acc[r][v] += x * y[v];
-      }
-    }
+    vec acc[kRowBlock][kVecs];
+    cpu::pair_tile_vectors<cpu::Pairing::Dot, kRowBlock, kVecs>(block, d, cols, ld, j0, acc);
     vec column[kVecs] = {};
     for (int64_t r = 0; r < kRowBlock; ++r) {
       for (int64_t v = 0; v < kVecs; ++v) {

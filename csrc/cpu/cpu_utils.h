@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "../common/dacs_math.h"
@@ -100,34 +101,61 @@ int64_t load_row_block(const scalar_t* rows, int64_t n, int64_t d, int64_t first
 
 enum class Pairing { Dot, SquaredDistance };
 
-// out[r][t] = x_r . y_{j0+t} (Dot) or |x_r - y_{j0+t}|^2 (SquaredDistance) for
-// rows [kRows, d] (row-major) and cols [d, ld] (column-major). The
+// GCC vectors of the build's register width: kPerTile of them hold one row of a tile.
+template <typename acc_t>
+struct Vector {
+  typedef acc_t type __attribute__((vector_size(kVectorBytes)));
+  // The same vector, readable at any acc_t-aligned address.
+  typedef acc_t unaligned __attribute__((vector_size(kVectorBytes), aligned(alignof(acc_t)), may_alias));
+  static constexpr int64_t kLanes = kVectorBytes / sizeof(acc_t);
+  static constexpr int64_t kPerTile = kTile / kLanes;
+  static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
+  // Integers as wide as acc_t: a comparison's mask, and lane numbers that a mask can select.
+  using index_t = std::conditional_t<sizeof(acc_t) == 4, int32_t, int64_t>;
+  typedef index_t index_type __attribute__((vector_size(kVectorBytes)));
+  static index_type lane_numbers() {
+    index_type lanes;
+    for (int64_t t = 0; t < kLanes; ++t) lanes[t] = static_cast<index_t>(t);
+    return lanes;
+  }
+};
+
+// acc[r][v] lane t = x_r . y_{j0+v*kLanes+t} (Dot) or |x_r - y_{j0+v*kLanes+t}|^2
+// (SquaredDistance) for rows [kRows, d] (row-major) and cols [d, ld]
+// (column-major): kRows rows against kVecs vectors of columns, kRows * kVecs
+// accumulators that must fit the register file. Callers that reduce the terms
+// further while they are still in registers take these vectors; the
 // accumulators are GCC vectors so that they stay in registers across the d loop
 // (an array would be stored and reloaded for every k).
-template <Pairing kPairing, int64_t kRows, typename acc_t>
-inline void pair_tile(const acc_t* rows, int64_t d, const acc_t* cols, int64_t ld, int64_t j0,
-                      acc_t (&out)[kRows][kTile]) {
-  typedef acc_t vec __attribute__((vector_size(kVectorBytes)));
-  // The same vector, readable at any acc_t-aligned address.
-  typedef acc_t unaligned_vec __attribute__((vector_size(kVectorBytes), aligned(alignof(acc_t)), may_alias));
-  constexpr int64_t kLanes = kVectorBytes / sizeof(acc_t);
-  constexpr int64_t kVecs = kTile / kLanes;
-  static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
-  vec acc[kRows][kVecs] = {};
+template <Pairing kPairing, int64_t kRows, int64_t kVecs, typename acc_t>
+inline void pair_tile_vectors(const acc_t* rows, int64_t d, const acc_t* cols, int64_t ld, int64_t j0,
+                              typename Vector<acc_t>::type (&acc)[kRows][kVecs]) {
+  using V = Vector<acc_t>;
+  for (int64_t r = 0; r < kRows; ++r)
+    for (int64_t v = 0; v < kVecs; ++v) acc[r][v] = typename V::type{};
   for (int64_t k = 0; k < d; ++k) {
-    const auto* y = reinterpret_cast<const unaligned_vec*>(cols + k * ld + j0);
+    const auto* y = reinterpret_cast<const typename V::unaligned*>(cols + k * ld + j0);
     for (int64_t r = 0; r < kRows; ++r) {
       const acc_t x = rows[r * d + k];
       for (int64_t v = 0; v < kVecs; ++v) {
         if constexpr (kPairing == Pairing::Dot) {
           acc[r][v] += x * y[v];
         } else {
-          const vec e = x - y[v];
+          const typename V::type e = x - y[v];
           acc[r][v] += e * e;
         }
       }
     }
   }
+}
+
+// pair_tile_vectors stored to out[r][t], the pair term of row r and column j0 + t.
+template <Pairing kPairing, int64_t kRows, typename acc_t>
+inline void pair_tile(const acc_t* rows, int64_t d, const acc_t* cols, int64_t ld, int64_t j0,
+                      acc_t (&out)[kRows][kTile]) {
+  using V = Vector<acc_t>;
+  typename V::type acc[kRows][V::kPerTile];
+  pair_tile_vectors<kPairing, kRows, V::kPerTile>(rows, d, cols, ld, j0, acc);
   __builtin_memcpy(out, acc, sizeof(acc));
 }
 

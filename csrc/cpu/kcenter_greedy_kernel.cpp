@@ -110,9 +110,10 @@ void eager_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
 // Lazy greedy: min_dist only ever decreases, so a row's distance to the centers
 // it has already seen is an upper bound of its true one. A max-heap holds the
 // rows by that bound; the top row is brought up to date with the centers picked
-// since it was last looked at, and when it is already up to date it is the
-// farthest row (ties to the lowest index, as in the eager sweep). Typically a
-// step refreshes a few rows instead of sweeping all N. Rows are refreshed with
+// since it was last looked at (or only until it falls behind the next row), and
+// when it is already up to date it is the farthest row (ties to the lowest
+// index, as in the eager sweep). Typically a step refreshes a few rows against
+// part of the centers instead of sweeping all N. Rows are refreshed with
 // the same pair arithmetic as the sweep, so the picks are the eager ones.
 // Returns the number of steps done; when a step refreshes more than n / 8 rows
 // (data where every new center lowers most rows, e.g. duplicates), it brings
@@ -121,39 +122,58 @@ template <typename scalar_t, Metric kMetric>
 int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
                    std::vector<at::opmath_type<scalar_t>>& dist, int64_t budget, int64_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
+  using V = cpu::Vector<acc_t>;
+  using vec = typename V::type;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
-  constexpr auto kPairing =
-      kMetric == Metric::Cosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
-  const int64_t ld = budget + kTile;
+  constexpr bool kCosine = kMetric == Metric::Cosine;
+  constexpr auto kPairing = kCosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
+  // The larger dot or the smaller squared distance (the nearer center), lane by
+  // lane on vectors; a term that is never the nearer one.
+  const auto nearer = [](auto a, auto b) { return kCosine ? (b > a ? b : a) : (b < a ? b : a); };
+  constexpr acc_t kFarthestTerm = kCosine ? -std::numeric_limits<acc_t>::infinity()
+                                          : std::numeric_limits<acc_t>::infinity();
+  // A refresh pairs one row with a strip of centers: several tiles wide, so that
+  // enough independent accumulators hide the latency of the multiply-adds.
+  constexpr int64_t kStripVecs = 4 * V::kPerTile;
+  constexpr int64_t kStrip = kStripVecs * V::kLanes;
+  const int64_t ld = budget + kStrip;
   std::vector<acc_t> centers(d * ld, acc_t(0));  // picks as columns [d, ld]
   std::vector<int64_t> seen(n, 0);               // picks already applied to dist[i]
-  constexpr acc_t kNotACenter = std::numeric_limits<acc_t>::infinity();
-
-  // dist[i] lowered by the centers [seen[i], upto).
-  const auto refresh = [&](int64_t i, int64_t upto, acc_t* row) {
-    for (int64_t k = 0; k < d; ++k) row[k] = static_cast<acc_t>(x[i * d + k]);
-    acc_t v = dist[i];
-    acc_t tile[1][kTile];
-    for (int64_t j0 = seen[i]; j0 < upto; j0 += kTile) {
-      cpu::pair_tile<kPairing>(row, d, centers.data(), ld, j0, tile);
-      // Columns past `upto` are not centers yet; min is exact in any order, so
-      // the masked tile vectorises and gives the scalar loop's value.
-      const int64_t width = std::min(kTile, upto - j0);
-#pragma omp simd reduction(min : v)
-      for (int64_t t = 0; t < kTile; ++t) {
-        const acc_t candidate = t < width ? distance_from(tile[0][t], kMetric) : kNotACenter;
-        v = candidate < v ? candidate : v;
-      }
-    }
-    dist[i] = v;
-    seen[i] = upto;
-  };
 
   using Entry = std::pair<acc_t, int64_t>;
   // Heap order: the argmax order of the sweep (no NaN ever enters the heap).
   const auto lower_priority = [](const Entry& a, const Entry& b) {
     return better_candidate(b.first, b.second, a.first, a.second);
   };
+
+  // dist[i] lowered by the centers [seen[i], upto), a strip at a time; with a
+  // rival, it stops after the strip that makes row i lose to it (row i cannot
+  // be this step's pick, and its dist stays the bound over the centers seen).
+  // The distance is monotone in the pair term, so the nearest term gives the
+  // eager sweep's minimum exactly.
+  const auto refresh = [&](int64_t i, int64_t upto, acc_t* row, const Entry* rival) {
+    for (int64_t k = 0; k < d; ++k) row[k] = static_cast<acc_t>(x[i * d + k]);
+    while (seen[i] < upto) {
+      const int64_t j0 = seen[i];
+      vec acc[1][kStripVecs];
+      cpu::pair_tile_vectors<kPairing, 1, kStripVecs>(row, d, centers.data(), ld, j0, acc);
+      if (j0 + kStrip > upto) {  // columns past `upto` are not centers yet
+        for (int64_t v = 0; v < kStripVecs; ++v) {
+          const auto real = V::lane_numbers() < static_cast<typename V::index_t>(upto - j0 - v * V::kLanes);
+          acc[0][v] = real ? acc[0][v] : vec{} + kFarthestTerm;
+        }
+      }
+      vec best = acc[0][0];
+      for (int64_t v = 1; v < kStripVecs; ++v) best = nearer(best, acc[0][v]);
+      acc_t term = best[0];
+      for (int64_t t = 1; t < V::kLanes; ++t) term = nearer(term, best[t]);
+      const acc_t candidate = distance_from(term, kMetric);
+      dist[i] = candidate < dist[i] ? candidate : dist[i];
+      seen[i] = std::min(j0 + kStrip, upto);
+      if (rival != nullptr && better_candidate(rival->first, rival->second, dist[i], i)) return;
+    }
+  };
+
   std::vector<Entry> heap;
   heap.reserve(n);
   for (int64_t i = 0; i < n; ++i)
@@ -173,11 +193,12 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
         at::parallel_for(0, n, 256, [&](int64_t i0, int64_t i1) {
           std::vector<acc_t> buffer(d);
           for (int64_t r = i0; r < i1; ++r)
-            if (dist[r] > kExcluded) refresh(r, step, buffer.data());
+            if (dist[r] > kExcluded) refresh(r, step, buffer.data(), nullptr);
         });
         return step;
       }
-      refresh(i, step, row.data());
+      // After pop_heap the best of the other rows is at the front.
+      refresh(i, step, row.data(), heap.size() > 1 ? &heap.front() : nullptr);
       heap.back().first = dist[i];
       std::push_heap(heap.begin(), heap.end(), lower_priority);
     }
@@ -210,7 +231,6 @@ at::Tensor kcenter_greedy_cpu(const at::Tensor& x_in, const at::Tensor& min_dist
   auto out = at::empty({budget}, x.options().dtype(at::kLong));
   if (budget == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "kcenter_greedy_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* cp = c.const_data_ptr<scalar_t>();
     int64_t* op = out.data_ptr<int64_t>();

@@ -1,10 +1,12 @@
-// CPU kernel of dacs::lsh_buckets (Eq. 6), fused: blocks of kRowBlock rows
-// sweep the rotation's columns a tile at a time (the projections of one tile
-// stay in registers) and keep, per lane, the first maximum and the first
-// minimum seen, so no [rows, k/2] projection matrix is ever formed. The
-// argmax over [zR ; -zR] is the maximum of zR or the minimum of zR, first
-// index on ties, as the shared LshArgmax defines it. Through a BLAS product and
-// that intermediate, 4M rows x 2,222 buckets ran at 15 GFLOP/s on 2 cores.
+// CPU kernel of dacs::lsh_buckets (Eq. 6), fused: a tile of kTile rows,
+// transposed so that each vector lane is one row, sweeps the rotation
+// kHashColumns columns at a time; every lane keeps its row's first maximum and
+// first minimum projection and their columns in registers, so neither a
+// [rows, k/2] projection matrix nor any per-column state ever goes through
+// memory. The argmax over [zR ; -zR] is the maximum of zR or the minimum of zR,
+// first index on ties, as the shared LshArgmax defines it. Through a BLAS
+// product and that intermediate, 4M rows x 2,222 buckets ran at 15 GFLOP/s on
+// 2 cores.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -15,7 +17,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "../dacs.h"
@@ -24,94 +25,78 @@
 namespace dacs {
 namespace {
 
-using cpu::kRowBlock;
 using cpu::kTile;
 
-// Running first-maximum and first-minimum of each lane t, over the columns
-// j = t (mod kTile) of the row blocks' projections.
+// Rotation columns per register tile: with kTile rows that is kHashColumns *
+// kTile / lanes accumulators, beside the four vectors of extremes per kTile / lanes
+// rows, within the register file (32 zmm with AVX-512, 16 ymm with AVX2).
+constexpr int64_t kHashColumns = cpu::kVectorBytes == 64 ? 8 : 2;
+
+// Buckets of the `count` rows of rows_t [d, kTile] (row t in column t) under one
+// round's rotation, as columns [padded, d] whose rows past `half` repeat column
+// 0: a repeat never beats column 0 under the strict comparisons, so it needs no
+// mask.
 template <typename acc_t>
-struct LaneExtremes {
-  // Indices as wide as the values, so that a lane's update vectorises.
-  using index_t = std::conditional_t<sizeof(acc_t) == 4, int32_t, int64_t>;
-  acc_t hi[kRowBlock][kTile], lo[kRowBlock][kTile];
-  index_t hi_at[kRowBlock][kTile], lo_at[kRowBlock][kTile];
-
-  void start(const acc_t (&tile)[kRowBlock][kTile]) {
-    for (int64_t r = 0; r < kRowBlock; ++r) {
-      for (int64_t t = 0; t < kTile; ++t) {
-        hi[r][t] = lo[r][t] = tile[r][t];
-        hi_at[r][t] = lo_at[r][t] = static_cast<index_t>(t);
+void hash_tile(const acc_t* rows_t, const acc_t* columns, int64_t padded, int64_t d, int64_t half,
+               int64_t count, int64_t* out) {
+  using V = cpu::Vector<acc_t>;
+  using vec = typename V::type;
+  using index_t = typename V::index_t;
+  using index_vec = typename V::index_type;
+  constexpr acc_t kInf = std::numeric_limits<acc_t>::infinity();
+  vec hi[V::kPerTile], lo[V::kPerTile];
+  index_vec hi_at[V::kPerTile], lo_at[V::kPerTile];
+  for (int64_t v = 0; v < V::kPerTile; ++v) {
+    hi[v] = vec{} - kInf;
+    lo[v] = vec{} + kInf;
+    hi_at[v] = lo_at[v] = index_vec{};
+  }
+  for (int64_t j0 = 0; j0 < padded; j0 += kHashColumns) {
+    vec acc[kHashColumns][V::kPerTile];
+    cpu::pair_tile_vectors<cpu::Pairing::Dot, kHashColumns, V::kPerTile>(columns + j0 * d, d, rows_t, kTile, 0, acc);
+    // Columns in increasing order and strict comparisons: each lane keeps the first extreme.
+    for (int64_t c = 0; c < kHashColumns; ++c) {
+      const index_vec at = index_vec{} + static_cast<index_t>(j0 + c < half ? j0 + c : 0);
+      for (int64_t v = 0; v < V::kPerTile; ++v) {
+        const vec p = acc[c][v];
+        const auto up = p > hi[v], down = p < lo[v];
+        hi[v] = up ? p : hi[v];
+        hi_at[v] = up ? at : hi_at[v];
+        lo[v] = down ? p : lo[v];
+        lo_at[v] = down ? at : lo_at[v];
       }
     }
   }
-
-  // Folds columns j0 + t for t < width; strict comparisons keep the first extreme.
-  void fold(const acc_t (&tile)[kRowBlock][kTile], int64_t j0, int64_t width) {
-    const auto base = static_cast<index_t>(j0);
-    for (int64_t r = 0; r < kRowBlock; ++r) {
-#pragma omp simd
-      for (int64_t t = 0; t < width; ++t) {
-        const acc_t p = tile[r][t];
-        const bool up = p > hi[r][t], down = p < lo[r][t];
-        hi[r][t] = up ? p : hi[r][t];
-        hi_at[r][t] = up ? base + static_cast<index_t>(t) : hi_at[r][t];
-        lo[r][t] = down ? p : lo[r][t];
-        lo_at[r][t] = down ? base + static_cast<index_t>(t) : lo_at[r][t];
-      }
-    }
+  // The larger magnitude wins, the maximum on a tie.
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t v = i / V::kLanes, t = i % V::kLanes;
+    out[i] = hi[v][t] >= -lo[v][t] ? int64_t(hi_at[v][t]) : half + int64_t(lo_at[v][t]);
   }
-
-  // The bucket of row r from its first `lanes` lanes: max -> its index, min ->
-  // half + its index, the larger magnitude winning and the max on a tie.
-  int64_t bucket(int64_t r, int64_t lanes, int64_t half) const {
-    acc_t best_hi = hi[r][0], best_lo = lo[r][0];
-    index_t at_hi = hi_at[r][0], at_lo = lo_at[r][0];
-    for (int64_t t = 1; t < lanes; ++t) {
-      if (hi[r][t] > best_hi || (hi[r][t] == best_hi && hi_at[r][t] < at_hi)) {
-        best_hi = hi[r][t];
-        at_hi = hi_at[r][t];
-      }
-      if (lo[r][t] < best_lo || (lo[r][t] == best_lo && lo_at[r][t] < at_lo)) {
-        best_lo = lo[r][t];
-        at_lo = lo_at[r][t];
-      }
-    }
-    return best_hi >= -best_lo ? int64_t(at_hi) : half + int64_t(at_lo);
-  }
-};
+}
 
 template <typename scalar_t>
 void lsh_buckets_kernel(const scalar_t* z, int64_t n, int64_t d, const at::Tensor& rotation,
                         int64_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t rounds = rotation.size(0), half = rotation.size(2);
-  TORCH_CHECK(half <= std::numeric_limits<typename LaneExtremes<acc_t>::index_t>::max(),
+  TORCH_CHECK(half <= std::numeric_limits<typename cpu::Vector<acc_t>::index_t>::max(),
               "lsh_buckets: rotation has ", half, " columns, more than this kernel indexes");
-  // Columns [d, ld] of each round's rotation, zero past half, so that the last
-  // tile can be read whole (its zero columns are never folded).
-  const int64_t ld = (half + kTile - 1) / kTile * kTile;
-  const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
+  const int64_t padded = (half + kHashColumns - 1) / kHashColumns * kHashColumns;
+  const int64_t tiles = (n + kTile - 1) / kTile;
   for (int64_t r = 0; r < rounds; ++r) {
-    std::vector<acc_t> cols(d * ld, acc_t(0));
-    const auto rot = rotation[r];  // [d, half], contiguous, acc_t
-    const acc_t* src = rot.const_data_ptr<acc_t>();
-    for (int64_t k = 0; k < d; ++k) std::copy(src + k * half, src + (k + 1) * half, cols.begin() + k * ld);
+    const acc_t* rot = rotation[r].const_data_ptr<acc_t>();  // [d, half], contiguous
+    std::vector<acc_t> columns(padded * d);
+    for (int64_t j = 0; j < padded; ++j)
+      for (int64_t k = 0; k < d; ++k) columns[j * d + k] = rot[k * half + (j < half ? j : 0)];
     int64_t* o = out + r * n;
-    at::parallel_for(0, blocks, 16, [&](int64_t b0, int64_t b1) {
-      std::vector<acc_t> block(kRowBlock * d);
-      acc_t tile[kRowBlock][kTile];
-      LaneExtremes<acc_t> lanes;
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t first = b * kRowBlock;
-        const int64_t rows = cpu::load_row_block(z, n, d, first, block.data());
-        cpu::pair_tile<cpu::Pairing::Dot>(block.data(), d, cols.data(), ld, 0, tile);
-        lanes.start(tile);
-        for (int64_t j0 = kTile; j0 < half; j0 += kTile) {
-          cpu::pair_tile<cpu::Pairing::Dot>(block.data(), d, cols.data(), ld, j0, tile);
-          lanes.fold(tile, j0, std::min(kTile, half - j0));
-        }
-        const int64_t used = std::min(kTile, half);  // lanes that saw a real column
-        for (int64_t i = 0; i < rows; ++i) o[first + i] = lanes.bucket(i, used, half);
+    at::parallel_for(0, tiles, 64, [&](int64_t t0, int64_t t1) {
+      std::vector<acc_t> rows_t(d * kTile);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t first = t * kTile, count = std::min(kTile, n - first);
+        for (int64_t k = 0; k < d; ++k)
+          for (int64_t i = 0; i < kTile; ++i)
+            rows_t[k * kTile + i] = i < count ? static_cast<acc_t>(z[(first + i) * d + k]) : acc_t(0);
+        hash_tile(rows_t.data(), columns.data(), padded, d, half, count, o + first);
       }
     });
   }

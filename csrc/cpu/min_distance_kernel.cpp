@@ -1,8 +1,9 @@
 // CPU kernel of dacs::min_distance. y is copied once to columns [d, M]; blocks of
 // kRowBlock rows of x sweep it a tile at a time keeping only a running best per
-// row, so memory stays O((N + M) * d) whatever N * M is. The cosine metric tracks
-// the largest dot and the Euclidean metric the smallest squared distance; both
-// map to the distance monotonically, so the minimum is exact.
+// row and lane, in registers, so memory stays O((N + M) * d) whatever N * M is.
+// The cosine metric tracks the largest dot and the Euclidean metric the smallest
+// squared distance; both map to the distance monotonically, so the minimum is
+// exact.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -30,42 +31,38 @@ void min_distance_kernel(const scalar_t* x, int64_t n, const scalar_t* y, int64_
   constexpr auto kPairing = kCosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
   constexpr acc_t kWorst = kCosine ? -std::numeric_limits<acc_t>::infinity()
                                    : std::numeric_limits<acc_t>::infinity();
-  // The larger dot or the smaller squared distance.
-  const auto better = [](acc_t a, acc_t b) { return kCosine ? (b > a ? b : a) : (b < a ? b : a); };
-  const int64_t ld = cpu::padded_columns(m);
-  std::vector<acc_t> cols;
-  cpu::to_columns(y, m, d, ld, cols);
+  // The larger dot or the smaller squared distance, lane by lane on vectors.
+  const auto better = [](auto a, auto b) { return kCosine ? (b > a ? b : a) : (b < a ? b : a); };
+  using V = cpu::Vector<acc_t>;
+  using vec = typename V::type;
+  std::vector<acc_t> tiles;
+  cpu::to_tiled_columns(y, m, d, (m + kTile - 1) / kTile * kTile, tiles);
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
   at::parallel_for(0, blocks, 16, [&](int64_t b0, int64_t b1) {
     std::vector<acc_t> block(kRowBlock * d);
-    acc_t tile[kRowBlock][kTile];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t first = b * kRowBlock;
       const int64_t rows = cpu::load_row_block(x, n, d, first, block.data());
-      // Per-lane running bests; the last, partial tile is folded in lane by lane
-      // so the zero columns past m never count.
-      acc_t lanes[kRowBlock][kTile];
-      for (int64_t r = 0; r < kRowBlock; ++r)
-        for (int64_t t = 0; t < kTile; ++t) lanes[r][t] = kWorst;
-      int64_t j0 = 0;
-      for (; j0 + kTile <= m; j0 += kTile) {
-        cpu::pair_tile<kPairing>(block.data(), d, cols.data(), ld, j0, tile);
-        for (int64_t r = 0; r < kRowBlock; ++r) {
-#pragma omp simd
-          for (int64_t t = 0; t < kTile; ++t) lanes[r][t] = better(lanes[r][t], tile[r][t]);
+      // Per-lane running bests, kept in registers.
+      vec lanes[kRowBlock];
+      for (int64_t r = 0; r < kRowBlock; ++r) lanes[r] = vec{} + kWorst;
+      for (int64_t j0 = 0; j0 < m; j0 += kTile) {
+        vec acc[kRowBlock][V::kPerTile];
+        cpu::pair_tile_vectors<kPairing, kRowBlock, V::kPerTile>(block.data(), d, tiles.data() + j0 * d, kTile, 0, acc);
+        if (j0 + kTile > m) {  // the zero columns past m must never count
+          for (int64_t v = 0; v < V::kPerTile; ++v) {
+            const auto real = V::lane_numbers() < static_cast<typename V::index_t>(m - j0 - v * V::kLanes);
+            for (int64_t r = 0; r < kRowBlock; ++r) acc[r][v] = real ? acc[r][v] : vec{} + kWorst;
+          }
         }
-      }
-      if (j0 < m) {
-        cpu::pair_tile<kPairing>(block.data(), d, cols.data(), ld, j0, tile);
         for (int64_t r = 0; r < kRowBlock; ++r)
-          for (int64_t t = 0; t < m - j0; ++t) lanes[r][t] = better(lanes[r][t], tile[r][t]);
+          for (int64_t v = 0; v < V::kPerTile; ++v) lanes[r] = better(lanes[r], acc[r][v]);
       }
-      acc_t best[kRowBlock];
-      for (int64_t r = 0; r < kRowBlock; ++r) {
-        best[r] = kWorst;
-        for (int64_t t = 0; t < kTile; ++t) best[r] = better(best[r], lanes[r][t]);
+      for (int64_t r = 0; r < rows; ++r) {
+        acc_t best = kWorst;
+        for (int64_t t = 0; t < V::kLanes; ++t) best = better(best, lanes[r][t]);
+        out[first + r] = distance_from(best, kMetric);
       }
-      for (int64_t r = 0; r < rows; ++r) out[first + r] = distance_from(best[r], kMetric);
     }
   });
 }
