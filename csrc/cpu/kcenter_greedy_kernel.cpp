@@ -14,7 +14,9 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "../dacs.h"
@@ -54,6 +56,27 @@ acc_t lower_and_max(const acc_t* tiles, int64_t d, const acc_t* center, acc_t* d
   for (int64_t t = 1; t < kTile; ++t) best = lanes[t] > best ? lanes[t] : best;
   return best;
 }
+
+// A lazy-heap entry packed into one unsigned integer: a row's bound in the high
+// half, its bits mapped so that unsigned order is the floating order, and the
+// complement of its index in the low half. The larger key is then the sweep's
+// argmax order (the larger bound, ties to the lower index), one integer compare.
+template <typename acc_t>
+struct HeapKey {
+  using bits_t = std::conditional_t<sizeof(acc_t) == 4, uint32_t, uint64_t>;
+  using type = std::conditional_t<sizeof(acc_t) == 4, uint64_t, unsigned __int128>;
+  static constexpr int kBits = 8 * sizeof(bits_t);
+  static constexpr int64_t kMaxRows = sizeof(acc_t) == 4 ? (int64_t(1) << 32) - 1
+                                                         : std::numeric_limits<int64_t>::max();
+
+  // value is never NaN; + 0 makes -0 into +0, which compares equal to it.
+  static type of(acc_t value, int64_t index) {
+    const bits_t b = __builtin_bit_cast(bits_t, value + acc_t(0));
+    const bits_t ordered = (b >> (kBits - 1)) ? ~b : b | (bits_t(1) << (kBits - 1));
+    return (type(ordered) << kBits) | type(~static_cast<bits_t>(index));
+  }
+  static int64_t index(type key) { return static_cast<int64_t>(~static_cast<bits_t>(key)); }
+};
 
 template <typename acc_t>
 acc_t block_max(const acc_t* dist, int64_t i0, int64_t i1) {
@@ -140,18 +163,16 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
   std::vector<acc_t> centers(d * ld, acc_t(0));  // picks as columns [d, ld]
   std::vector<int64_t> seen(n, 0);               // picks already applied to dist[i]
 
-  using Entry = std::pair<acc_t, int64_t>;
-  // Heap order: the argmax order of the sweep (no NaN ever enters the heap).
-  const auto lower_priority = [](const Entry& a, const Entry& b) {
-    return better_candidate(b.first, b.second, a.first, a.second);
-  };
+  using Key = HeapKey<acc_t>;
+  TORCH_CHECK(n <= Key::kMaxRows, "kcenter_greedy: x has ", n, " rows, more than the CPU kernel indexes (",
+              Key::kMaxRows, ")");
 
   // dist[i] lowered by the centers [seen[i], upto), a strip at a time; with a
   // rival, it stops after the strip that makes row i lose to it (row i cannot
   // be this step's pick, and its dist stays the bound over the centers seen).
   // The distance is monotone in the pair term, so the nearest term gives the
   // eager sweep's minimum exactly.
-  const auto refresh = [&](int64_t i, int64_t upto, acc_t* row, const Entry* rival) {
+  const auto refresh = [&](int64_t i, int64_t upto, acc_t* row, const typename Key::type* rival) {
     for (int64_t k = 0; k < d; ++k) row[k] = static_cast<acc_t>(x[i * d + k]);
     while (seen[i] < upto) {
       const int64_t j0 = seen[i];
@@ -170,15 +191,15 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
       const acc_t candidate = distance_from(term, kMetric);
       dist[i] = candidate < dist[i] ? candidate : dist[i];
       seen[i] = std::min(j0 + kStrip, upto);
-      if (rival != nullptr && better_candidate(rival->first, rival->second, dist[i], i)) return;
+      if (rival != nullptr && *rival > Key::of(dist[i], i)) return;
     }
   };
 
-  std::vector<Entry> heap;
+  std::vector<typename Key::type> heap;  // a max-heap
   heap.reserve(n);
   for (int64_t i = 0; i < n; ++i)
-    if (dist[i] > kExcluded) heap.emplace_back(dist[i], i);  // NaN and -inf never qualify
-  std::make_heap(heap.begin(), heap.end(), lower_priority);
+    if (dist[i] > kExcluded) heap.push_back(Key::of(dist[i], i));  // NaN and -inf never qualify
+  std::make_heap(heap.begin(), heap.end());
   std::vector<acc_t> row(d);
 
   for (int64_t step = 0; step < budget; ++step) {
@@ -186,8 +207,8 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
     while (true) {
       TORCH_CHECK(!heap.empty(), "kcenter_greedy: budget ", budget, " exceeds the ", step,
                   " rows whose min_dist is not -inf");
-      std::pop_heap(heap.begin(), heap.end(), lower_priority);
-      const int64_t i = heap.back().second;
+      std::pop_heap(heap.begin(), heap.end());
+      const int64_t i = Key::index(heap.back());
       if (seen[i] == step) break;
       if (++refreshed > n / 8) {
         at::parallel_for(0, n, 256, [&](int64_t i0, int64_t i1) {
@@ -199,10 +220,10 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
       }
       // After pop_heap the best of the other rows is at the front.
       refresh(i, step, row.data(), heap.size() > 1 ? &heap.front() : nullptr);
-      heap.back().first = dist[i];
-      std::push_heap(heap.begin(), heap.end(), lower_priority);
+      heap.back() = Key::of(dist[i], i);
+      std::push_heap(heap.begin(), heap.end());
     }
-    const int64_t pick = heap.back().second;
+    const int64_t pick = Key::index(heap.back());
     heap.pop_back();
     out[step] = pick;
     dist[pick] = kExcluded;

@@ -64,6 +64,18 @@ def test_kcenter_farthest_ties_far_apart_go_to_the_lower_index(device, gen):
     assert torch.equal(picks, ref.kcenter_greedy(x, min_dist, 2, "cosine"))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kcenter_orders_signed_bounds_and_signed_zeros_as_floats(device, gen, dtype):
+    # min_dist as a caller may pass it: negative bounds, and -0.0 equal to +0.0 (a
+    # tie, so the lower index first). Rows far apart, so no pick lowers another's
+    # bound below these.
+    x = torch.eye(6, dtype=dtype, device=device)
+    min_dist = torch.tensor([-0.0, 0.0, -1.5, -0.25, -1e-30, -0.0], dtype=dtype, device=device)
+    got = ops.kcenter_greedy(x, min_dist, 6, "cosine")
+    assert got.tolist() == [0, 1, 5, 4, 3, 2]
+    assert torch.equal(got, ref.kcenter_greedy(x, min_dist, 6, "cosine"))
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_kcenter_budget_equal_to_n(device, gen, metric):
     x = unit_rows(300, 6, gen=gen, device=device)
