@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -118,6 +119,11 @@ struct Vector {
     for (int64_t t = 0; t < kLanes; ++t) lanes[t] = static_cast<index_t>(t);
     return lanes;
   }
+  // v with its lanes from `count` on (any count, also <= 0 or >= kLanes) set to fill.
+  static type first_lanes(type v, int64_t count, acc_t fill) {
+    const int64_t kept = count < 0 ? 0 : (count > kLanes ? kLanes : count);
+    return lane_numbers() < static_cast<index_t>(kept) ? v : type{} + fill;
+  }
 };
 
 // acc[r][v] lane t = x_r . y_{j0+v*kLanes+t} (Dot) or |x_r - y_{j0+v*kLanes+t}|^2
@@ -148,6 +154,29 @@ inline void pair_tile_vectors(const acc_t* rows, int64_t d, const acc_t* cols, i
     }
   }
 }
+
+// The pair term that tells a row's nearest center under kMetric: the largest dot
+// (cosine, on unit rows) or the smallest squared distance (Euclidean). Both map
+// to the distance monotonically, so the nearest term gives the minimum exactly.
+template <Metric kMetric, typename acc_t>
+struct NearestTerm {
+  static constexpr bool kCosine = kMetric == Metric::Cosine;
+  static constexpr Pairing kPairing = kCosine ? Pairing::Dot : Pairing::SquaredDistance;
+  // A term that is never the nearer one.
+  static constexpr acc_t kNone = kCosine ? -std::numeric_limits<acc_t>::infinity()
+                                         : std::numeric_limits<acc_t>::infinity();
+  // The nearer of two terms, lane by lane on vectors; a NaN b never wins.
+  template <typename T>
+  static T nearer(T a, T b) {
+    return kCosine ? (b > a ? b : a) : (b < a ? b : a);
+  }
+  // The nearest of a vector's lanes.
+  static acc_t of_lanes(typename Vector<acc_t>::type v) {
+    acc_t best = v[0];
+    for (int64_t t = 1; t < Vector<acc_t>::kLanes; ++t) best = nearer(best, v[t]);
+    return best;
+  }
+};
 
 // pair_tile_vectors stored to out[r][t], the pair term of row r and column j0 + t.
 template <Pairing kPairing, int64_t kRows, typename acc_t>

@@ -36,8 +36,7 @@ constexpr int64_t kBlockRows = 64 * kTile;
 template <typename acc_t, Metric kMetric>
 acc_t lower_and_max(const acc_t* tiles, int64_t d, const acc_t* center, acc_t* dist,
                     int64_t i0, int64_t i1) {
-  constexpr auto kPairing =
-      kMetric == Metric::Cosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
+  constexpr auto kPairing = cpu::NearestTerm<kMetric, acc_t>::kPairing;
   acc_t lanes[kTile];
   for (int64_t t = 0; t < kTile; ++t) lanes[t] = -std::numeric_limits<acc_t>::infinity();
   acc_t tile[1][kTile];
@@ -148,13 +147,7 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
   using V = cpu::Vector<acc_t>;
   using vec = typename V::type;
   constexpr acc_t kExcluded = -std::numeric_limits<acc_t>::infinity();
-  constexpr bool kCosine = kMetric == Metric::Cosine;
-  constexpr auto kPairing = kCosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
-  // The larger dot or the smaller squared distance (the nearer center), lane by
-  // lane on vectors; a term that is never the nearer one.
-  const auto nearer = [](auto a, auto b) { return kCosine ? (b > a ? b : a) : (b < a ? b : a); };
-  constexpr acc_t kFarthestTerm = kCosine ? -std::numeric_limits<acc_t>::infinity()
-                                          : std::numeric_limits<acc_t>::infinity();
+  using Term = cpu::NearestTerm<kMetric, acc_t>;
   // A refresh pairs one row with a strip of centers: several tiles wide, so that
   // enough independent accumulators hide the latency of the multiply-adds.
   constexpr int64_t kStripVecs = 4 * V::kPerTile;
@@ -170,25 +163,20 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
   // dist[i] lowered by the centers [seen[i], upto), a strip at a time; with a
   // rival, it stops after the strip that makes row i lose to it (row i cannot
   // be this step's pick, and its dist stays the bound over the centers seen).
-  // The distance is monotone in the pair term, so the nearest term gives the
-  // eager sweep's minimum exactly.
+  // The nearest term gives the eager sweep's minimum exactly.
   const auto refresh = [&](int64_t i, int64_t upto, acc_t* row, const typename Key::type* rival) {
     for (int64_t k = 0; k < d; ++k) row[k] = static_cast<acc_t>(x[i * d + k]);
     while (seen[i] < upto) {
       const int64_t j0 = seen[i];
       vec acc[1][kStripVecs];
-      cpu::pair_tile_vectors<kPairing, 1, kStripVecs>(row, d, centers.data(), ld, j0, acc);
+      cpu::pair_tile_vectors<Term::kPairing, 1, kStripVecs>(row, d, centers.data(), ld, j0, acc);
       if (j0 + kStrip > upto) {  // columns past `upto` are not centers yet
-        for (int64_t v = 0; v < kStripVecs; ++v) {
-          const auto real = V::lane_numbers() < static_cast<typename V::index_t>(upto - j0 - v * V::kLanes);
-          acc[0][v] = real ? acc[0][v] : vec{} + kFarthestTerm;
-        }
+        for (int64_t v = 0; v < kStripVecs; ++v)
+          acc[0][v] = V::first_lanes(acc[0][v], upto - j0 - v * V::kLanes, Term::kNone);
       }
       vec best = acc[0][0];
-      for (int64_t v = 1; v < kStripVecs; ++v) best = nearer(best, acc[0][v]);
-      acc_t term = best[0];
-      for (int64_t t = 1; t < V::kLanes; ++t) term = nearer(term, best[t]);
-      const acc_t candidate = distance_from(term, kMetric);
+      for (int64_t v = 1; v < kStripVecs; ++v) best = Term::nearer(best, acc[0][v]);
+      const acc_t candidate = distance_from(Term::of_lanes(best), kMetric);
       dist[i] = candidate < dist[i] ? candidate : dist[i];
       seen[i] = std::min(j0 + kStrip, upto);
       if (rival != nullptr && *rival > Key::of(dist[i], i)) return;

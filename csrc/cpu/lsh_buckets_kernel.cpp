@@ -90,12 +90,10 @@ void lsh_buckets_kernel(const scalar_t* z, int64_t n, int64_t d, const at::Tenso
       for (int64_t k = 0; k < d; ++k) columns[j * d + k] = rot[k * half + (j < half ? j : 0)];
     int64_t* o = out + r * n;
     at::parallel_for(0, tiles, 64, [&](int64_t t0, int64_t t1) {
-      std::vector<acc_t> rows_t(d * kTile);
+      std::vector<acc_t> rows_t;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t first = t * kTile, count = std::min(kTile, n - first);
-        for (int64_t k = 0; k < d; ++k)
-          for (int64_t i = 0; i < kTile; ++i)
-            rows_t[k * kTile + i] = i < count ? static_cast<acc_t>(z[(first + i) * d + k]) : acc_t(0);
+        cpu::to_tiled_columns(z + first * d, count, d, kTile, rows_t);  // one tile: [d, kTile]
         hash_tile(rows_t.data(), columns.data(), padded, d, half, count, o + first);
       }
     });

@@ -1,9 +1,7 @@
 // CPU kernel of dacs::min_distance. y is copied once to columns [d, M]; blocks of
 // kRowBlock rows of x sweep it a tile at a time keeping only a running best per
-// row and lane, in registers, so memory stays O((N + M) * d) whatever N * M is.
-// The cosine metric tracks the largest dot and the Euclidean metric the smallest
-// squared distance; both map to the distance monotonically, so the minimum is
-// exact.
+// row and lane, in registers (cpu::NearestTerm), so memory stays O((N + M) * d)
+// whatever N * M is.
 
 #include <ATen/Dispatch.h>
 #include <ATen/core/Tensor.h>
@@ -27,12 +25,7 @@ template <typename scalar_t, Metric kMetric>
 void min_distance_kernel(const scalar_t* x, int64_t n, const scalar_t* y, int64_t m,
                          int64_t d, at::opmath_type<scalar_t>* out) {
   using acc_t = at::opmath_type<scalar_t>;
-  constexpr bool kCosine = kMetric == Metric::Cosine;
-  constexpr auto kPairing = kCosine ? cpu::Pairing::Dot : cpu::Pairing::SquaredDistance;
-  constexpr acc_t kWorst = kCosine ? -std::numeric_limits<acc_t>::infinity()
-                                   : std::numeric_limits<acc_t>::infinity();
-  // The larger dot or the smaller squared distance, lane by lane on vectors.
-  const auto better = [](auto a, auto b) { return kCosine ? (b > a ? b : a) : (b < a ? b : a); };
+  using Term = cpu::NearestTerm<kMetric, acc_t>;
   using V = cpu::Vector<acc_t>;
   using vec = typename V::type;
   std::vector<acc_t> tiles;
@@ -45,24 +38,20 @@ void min_distance_kernel(const scalar_t* x, int64_t n, const scalar_t* y, int64_
       const int64_t rows = cpu::load_row_block(x, n, d, first, block.data());
       // Per-lane running bests, kept in registers.
       vec lanes[kRowBlock];
-      for (int64_t r = 0; r < kRowBlock; ++r) lanes[r] = vec{} + kWorst;
+      for (int64_t r = 0; r < kRowBlock; ++r) lanes[r] = vec{} + Term::kNone;
       for (int64_t j0 = 0; j0 < m; j0 += kTile) {
         vec acc[kRowBlock][V::kPerTile];
-        cpu::pair_tile_vectors<kPairing, kRowBlock, V::kPerTile>(block.data(), d, tiles.data() + j0 * d, kTile, 0, acc);
+        cpu::pair_tile_vectors<Term::kPairing, kRowBlock, V::kPerTile>(block.data(), d, tiles.data() + j0 * d,
+                                                                        kTile, 0, acc);
         if (j0 + kTile > m) {  // the zero columns past m must never count
-          for (int64_t v = 0; v < V::kPerTile; ++v) {
-            const auto real = V::lane_numbers() < static_cast<typename V::index_t>(m - j0 - v * V::kLanes);
-            for (int64_t r = 0; r < kRowBlock; ++r) acc[r][v] = real ? acc[r][v] : vec{} + kWorst;
-          }
+          for (int64_t r = 0; r < kRowBlock; ++r)
+            for (int64_t v = 0; v < V::kPerTile; ++v)
+              acc[r][v] = V::first_lanes(acc[r][v], m - j0 - v * V::kLanes, Term::kNone);
         }
         for (int64_t r = 0; r < kRowBlock; ++r)
-          for (int64_t v = 0; v < V::kPerTile; ++v) lanes[r] = better(lanes[r], acc[r][v]);
+          for (int64_t v = 0; v < V::kPerTile; ++v) lanes[r] = Term::nearer(lanes[r], acc[r][v]);
       }
-      for (int64_t r = 0; r < rows; ++r) {
-        acc_t best = kWorst;
-        for (int64_t t = 0; t < V::kLanes; ++t) best = better(best, lanes[r][t]);
-        out[first + r] = distance_from(best, kMetric);
-      }
+      for (int64_t r = 0; r < rows; ++r) out[first + r] = distance_from(Term::of_lanes(lanes[r]), kMetric);
     }
   });
 }
