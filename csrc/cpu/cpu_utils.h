@@ -72,11 +72,11 @@ void to_columns(const scalar_t* rows, int64_t n, int64_t d, int64_t ld, std::vec
 // Copies rows [n, d] into tiles [padded / kTile, d, kTile]: each tile's columns
 // are one contiguous run, read as a single stream (pass cols = tile start and
 // ld = kTile to pair_tile). padded >= n is a multiple of kTile; entries past n
-// are zero.
+// are `fill`.
 template <typename scalar_t, typename acc_t>
 void to_tiled_columns(const scalar_t* rows, int64_t n, int64_t d, int64_t padded,
-                      std::vector<acc_t>& out) {
-  out.assign(padded * d, acc_t(0));
+                      std::vector<acc_t>& out, acc_t fill = acc_t(0)) {
+  out.assign(padded * d, fill);
   for (int64_t i = 0; i < n; ++i) {
     acc_t* tile = out.data() + (i / kTile) * d * kTile + i % kTile;
     for (int64_t k = 0; k < d; ++k) tile[k * kTile] = static_cast<acc_t>(rows[i * d + k]);
@@ -111,19 +111,9 @@ struct Vector {
   static constexpr int64_t kLanes = kVectorBytes / sizeof(acc_t);
   static constexpr int64_t kPerTile = kTile / kLanes;
   static_assert(kTile % kLanes == 0, "a tile must be whole vectors");
-  // Integers as wide as acc_t: a comparison's mask, and lane numbers that a mask can select.
+  // Integers as wide as acc_t, which a comparison's mask can select.
   using index_t = std::conditional_t<sizeof(acc_t) == 4, int32_t, int64_t>;
   typedef index_t index_type __attribute__((vector_size(kVectorBytes)));
-  static index_type lane_numbers() {
-    index_type lanes;
-    for (int64_t t = 0; t < kLanes; ++t) lanes[t] = static_cast<index_t>(t);
-    return lanes;
-  }
-  // v with its lanes from `count` on (any count, also <= 0 or >= kLanes) set to fill.
-  static type first_lanes(type v, int64_t count, acc_t fill) {
-    const int64_t kept = count < 0 ? 0 : (count > kLanes ? kLanes : count);
-    return lane_numbers() < static_cast<index_t>(kept) ? v : type{} + fill;
-  }
 };
 
 // acc[r][v] lane t = x_r . y_{j0+v*kLanes+t} (Dot) or |x_r - y_{j0+v*kLanes+t}|^2

@@ -153,7 +153,10 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
   constexpr int64_t kStripVecs = 4 * V::kPerTile;
   constexpr int64_t kStrip = kStripVecs * V::kLanes;
   const int64_t ld = budget + kStrip;
-  std::vector<acc_t> centers(d * ld, acc_t(0));  // picks as columns [d, ld]
+  // Picks as columns [d, ld]; the columns of picks not yet made are NaN, whose
+  // terms never win a comparison, so a strip past them needs no mask (a masked
+  // strip keeps its accumulators in memory, not registers).
+  std::vector<acc_t> centers(d * ld, std::numeric_limits<acc_t>::quiet_NaN());
   std::vector<int64_t> seen(n, 0);               // picks already applied to dist[i]
 
   using Key = HeapKey<acc_t>;
@@ -170,10 +173,6 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
       const int64_t j0 = seen[i];
       vec acc[1][kStripVecs];
       cpu::pair_tile_vectors<Term::kPairing, 1, kStripVecs>(row, d, centers.data(), ld, j0, acc);
-      if (j0 + kStrip > upto) {  // columns past `upto` are not centers yet
-        for (int64_t v = 0; v < kStripVecs; ++v)
-          acc[0][v] = V::first_lanes(acc[0][v], upto - j0 - v * V::kLanes, Term::kNone);
-      }
       vec best = acc[0][0];
       for (int64_t v = 1; v < kStripVecs; ++v) best = Term::nearer(best, acc[0][v]);
       const acc_t candidate = distance_from(Term::of_lanes(best), kMetric);

@@ -29,7 +29,11 @@ void min_distance_kernel(const scalar_t* x, int64_t n, const scalar_t* y, int64_
   using V = cpu::Vector<acc_t>;
   using vec = typename V::type;
   std::vector<acc_t> tiles;
-  cpu::to_tiled_columns(y, m, d, (m + kTile - 1) / kTile * kTile, tiles);
+  // NaN columns pad the last tile: their terms are NaN, which never win a
+  // comparison, so no tile needs a mask (a masked tile keeps its accumulators
+  // in memory, not registers).
+  cpu::to_tiled_columns(y, m, d, (m + kTile - 1) / kTile * kTile, tiles,
+                        std::numeric_limits<acc_t>::quiet_NaN());
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
   at::parallel_for(0, blocks, 16, [&](int64_t b0, int64_t b1) {
     std::vector<acc_t> block(kRowBlock * d);
@@ -43,11 +47,6 @@ void min_distance_kernel(const scalar_t* x, int64_t n, const scalar_t* y, int64_
         vec acc[kRowBlock][V::kPerTile];
         cpu::pair_tile_vectors<Term::kPairing, kRowBlock, V::kPerTile>(block.data(), d, tiles.data() + j0 * d,
                                                                         kTile, 0, acc);
-        if (j0 + kTile > m) {  // the zero columns past m must never count
-          for (int64_t r = 0; r < kRowBlock; ++r)
-            for (int64_t v = 0; v < V::kPerTile; ++v)
-              acc[r][v] = V::first_lanes(acc[r][v], m - j0 - v * V::kLanes, Term::kNone);
-        }
         for (int64_t r = 0; r < kRowBlock; ++r)
           for (int64_t v = 0; v < V::kPerTile; ++v) lanes[r] = Term::nearer(lanes[r], acc[r][v]);
       }
