@@ -155,6 +155,10 @@ struct NearestTerm {
   // A term that is never the nearer one.
   static constexpr acc_t kNone = kCosine ? -std::numeric_limits<acc_t>::infinity()
                                          : std::numeric_limits<acc_t>::infinity();
+  // A coordinate for columns that must never count: their terms are NaN, which
+  // never win `nearer`, so tiles padded with it need no mask (a masked tile
+  // keeps its accumulators in memory, not registers).
+  static constexpr acc_t kPadding = std::numeric_limits<acc_t>::quiet_NaN();
   // The nearer of two terms, lane by lane on vectors; a NaN b never wins.
   template <typename T>
   static T nearer(T a, T b) {

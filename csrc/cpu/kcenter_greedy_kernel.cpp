@@ -153,10 +153,8 @@ int64_t lazy_steps(const scalar_t* x, const scalar_t* c, int64_t n, int64_t d,
   constexpr int64_t kStripVecs = 4 * V::kPerTile;
   constexpr int64_t kStrip = kStripVecs * V::kLanes;
   const int64_t ld = budget + kStrip;
-  // Picks as columns [d, ld]; the columns of picks not yet made are NaN, whose
-  // terms never win a comparison, so a strip past them needs no mask (a masked
-  // strip keeps its accumulators in memory, not registers).
-  std::vector<acc_t> centers(d * ld, std::numeric_limits<acc_t>::quiet_NaN());
+  // Picks as columns [d, ld]; the columns of picks not yet made are padding.
+  std::vector<acc_t> centers(d * ld, Term::kPadding);
   std::vector<int64_t> seen(n, 0);               // picks already applied to dist[i]
 
   using Key = HeapKey<acc_t>;

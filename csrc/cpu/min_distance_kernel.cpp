@@ -29,11 +29,7 @@ void min_distance_kernel(const scalar_t* x, int64_t n, const scalar_t* y, int64_
   using V = cpu::Vector<acc_t>;
   using vec = typename V::type;
   std::vector<acc_t> tiles;
-  // NaN columns pad the last tile: their terms are NaN, which never win a
-  // comparison, so no tile needs a mask (a masked tile keeps its accumulators
-  // in memory, not registers).
-  cpu::to_tiled_columns(y, m, d, (m + kTile - 1) / kTile * kTile, tiles,
-                        std::numeric_limits<acc_t>::quiet_NaN());
+  cpu::to_tiled_columns(y, m, d, (m + kTile - 1) / kTile * kTile, tiles, Term::kPadding);
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
   at::parallel_for(0, blocks, 16, [&](int64_t b0, int64_t b1) {
     std::vector<acc_t> block(kRowBlock * d);
